@@ -1,0 +1,34 @@
+# AtomMem: one-command set-up, tests, training and benchmarks.
+# Every target depends on .venv, so a fresh clone needs nothing else.
+PY      := .venv/bin/python
+PRESET  ?= tiny
+OUT     ?= runs/$(PRESET)
+NPROC   ?= 2
+
+.PHONY: install test test-fast train bench ablations clean
+
+install: .venv/.installed
+
+.venv/.installed: pyproject.toml
+	test -d .venv || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0 triton==3.6.0 "numpy<2.4"
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+test: install
+	TRITON_INTERPRET=1 $(PY) -m pytest -n 2 -q
+
+test-fast: install
+	TRITON_INTERPRET=1 $(PY) -m pytest -n 2 -q -m "not slow"
+
+train: install
+	$(PY) -m atommem.cli train --preset $(PRESET) --out $(OUT)
+
+bench: install
+	$(PY) bench/bench_kernels.py
+	$(PY) bench/bench_engine.py
+	$(PY) bench/bench_agent.py
+
+clean:
+	rm -rf .venv runs .pytest_cache

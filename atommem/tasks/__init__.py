@@ -1,0 +1,1 @@
+"""Task families: seeded generators of long-context episodes, the bAbI-format reader, haystacks and scoring."""

@@ -1,0 +1,1 @@
+"""A minimal GPT written here: config, transformer, KV cache, generation, scoring, checkpoints, tokenizer."""

@@ -1,0 +1,1 @@
+"""Training: supervised fine-tuning on teacher trajectories, then GRPO/PPO on the answer reward."""
