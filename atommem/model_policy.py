@@ -1,0 +1,58 @@
+"""The learned policy: a checkpoint (GPT + tokenizer) behind the policy interface.
+
+Each call renders the batch of observations, encodes them, and generates every action in one ragged batch (prefill,
+then KV-cache decoding until `<end>`). The sampled ids and their log-probs are returned with the text, because RL
+trains on exactly these ids (never re-tokenised). An observation longer than the window keeps its last tokens.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from atommem.observation import END_TOKEN, Observation, render
+from atommem.policy import Action
+from model.generate import generate
+
+
+@dataclass
+class SamplingConfig:
+    greedy: bool = True
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    max_action_tokens: int = 48
+    max_batch: int = 128
+    seed: int = 0
+
+
+class ModelPolicy:
+    name = "model"
+
+    def __init__(self, model, tokenizer, sampling: SamplingConfig | None = None):
+        self.model, self.tokenizer = model, tokenizer
+        self.sampling = sampling or SamplingConfig()
+        self.end_id = tokenizer.token_id(END_TOKEN)
+        self.generator = torch.Generator().manual_seed(self.sampling.seed)
+        self.truncated = 0
+
+    def encode(self, obs: Observation) -> list[int]:
+        ids = self.tokenizer.encode(render(obs))
+        room = self.model.config.max_seq_len - self.sampling.max_action_tokens
+        if len(ids) > room:
+            self.truncated += 1
+            ids = ids[-room:]
+        return ids
+
+    def act(self, observations: list[Observation]) -> list[Action]:
+        s = self.sampling
+        prompts = [self.encode(o) for o in observations]
+        actions: list[Action] = []
+        for start in range(0, len(prompts), s.max_batch):
+            batch = prompts[start:start + s.max_batch]
+            gens = generate(self.model, batch, s.max_action_tokens, stop_ids=self.end_id, greedy=s.greedy,
+                            temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, generator=self.generator)
+            for ids, gen in zip(batch, gens):
+                body = gen.token_ids[:-1] if gen.stopped else gen.token_ids
+                actions.append(Action(self.tokenizer.decode(body), ids, gen.token_ids, gen.logprobs))
+        return actions

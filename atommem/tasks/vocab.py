@@ -1,0 +1,62 @@
+"""Word lists for the generated task families: people, places, objects and the verbs of each fact kind.
+
+Owns only data. The lists are large enough that a model cannot memorise answers, and they are pairwise disjoint
+(no word is both a place and an object, no name is an everyday word), so a sentence's role is always clear.
+The background grammar in `haystack.py` must avoid every word here; `tests/test_tasks_haystack.py` checks that.
+
+Run `python -m atommem.tasks.vocab` to print the list sizes.
+"""
+from __future__ import annotations
+
+PEOPLE = (
+    "Amara", "Bastian", "Celeste", "Dorian", "Elowen", "Fabian", "Greta", "Hugo", "Ingrid", "Jasper",
+    "Kira", "Lorenzo", "Maren", "Nico", "Odile", "Pavel", "Quentin", "Rosalind", "Silas", "Tamsin",
+    "Ulric", "Vera", "Wendell", "Xenia", "Yusuf", "Zora", "Anselm", "Beatrix", "Casimir", "Delphine",
+    "Emeric", "Freya", "Gideon", "Hester", "Ivo", "Juno", "Kasper", "Liesel", "Magnus", "Noor",
+    "Oskar", "Petra", "Rafferty", "Saskia", "Tobias", "Ursula", "Viggo", "Wilhelmina", "Yara", "Zeno",
+    "Alma", "Bruno", "Clara", "Dmitri", "Esme", "Felix", "Gemma", "Henrik", "Isolde", "Joaquin",
+    "Katya", "Leopold", "Mirela", "Nestor", "Ophelia", "Priya", "Reuben", "Sigrid", "Thea", "Umberto",
+    "Anouk", "Benedikt", "Cosima", "Desmond", "Elif", "Florian", "Gustav", "Hanne", "Idris", "Jolene",
+)
+
+PLACES = (
+    "kitchen", "boathouse", "cellar", "attic", "pantry", "library", "greenhouse", "workshop", "chapel", "garage",
+    "studio", "nursery", "laundry", "ballroom", "conservatory", "gymnasium", "observatory", "stable", "barn",
+    "lounge", "foyer", "veranda", "balcony", "basement", "bakery", "armory", "courtyard", "porch", "sauna",
+    "terrace", "garden", "hallway", "bedroom", "bathroom", "office", "loft", "dungeon", "pavilion",
+)
+
+OBJECTS = (
+    "lantern", "compass", "teapot", "violin", "umbrella", "notebook", "hammer", "kettle", "scarf", "telescope",
+    "basket", "candle", "ladder", "mirror", "blanket", "trumpet", "wallet", "bucket", "pillow", "shovel",
+    "saddle", "thimble", "anchor", "helmet", "satchel", "spoon", "globe", "harmonica", "whistle", "paintbrush",
+    "envelope", "chessboard", "typewriter", "flask", "rope", "bell", "crown", "kite", "sponge", "tambourine",
+    "microscope", "pitcher", "backpack", "goblet", "football", "apple", "milk", "hourglass", "padlock", "accordion",
+)
+
+# Fact verbs, exactly as the templates and the parser in `events.py` use them.
+MOVE_VERBS = ("went", "moved", "travelled", "journeyed", "walked", "ran")
+TAKE_VERBS = ("picked up", "took", "grabbed", "got")
+DROP_VERBS = ("dropped", "put down", "discarded", "left")
+
+# Words reserved by the fact templates of every family; background text must not contain them.
+RESERVED_WORDS = frozenset(
+    {w for phrase in MOVE_VERBS + TAKE_VERBS + DROP_VERBS for w in phrase.split()}
+    | {"var", "locker", "holds", "hold", "emptied", "nothing", "back", "there", "where", "which", "variables"}
+)
+
+# The people and places of the published bAbI tasks 1-3, kept out of background text too.
+BABI_WORDS = frozenset({"mary", "john", "sandra", "daniel", "bathroom", "hallway", "garden", "office",
+                        "kitchen", "bedroom", "football", "apple", "milk"})
+
+
+def forbidden_background_words() -> frozenset[str]:
+    """Lower-case words that may never appear in a background sentence."""
+    return frozenset(w.lower() for w in PEOPLE + PLACES + OBJECTS) | RESERVED_WORDS | BABI_WORDS
+
+
+assert not set(PLACES) & set(OBJECTS), "a word is both a place and an object"
+assert len(set(PEOPLE)) == len(PEOPLE) and len(set(PLACES)) == len(PLACES) and len(set(OBJECTS)) == len(OBJECTS)
+
+if __name__ == "__main__":
+    print(f"{len(PEOPLE)} people, {len(PLACES)} places, {len(OBJECTS)} objects")

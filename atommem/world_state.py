@@ -1,0 +1,138 @@
+"""The canonical memory entries a good agent keeps, and how each kind of fact changes them.
+
+This is the knowledge the scripted teacher (atommem/teacher.py) acts on; the learned policy only ever sees its
+effects, as text. A state is a dict from a key (a person, an object, a value, a locker) to a value string, and each
+key is stored as one entry `key: value`:
+
+    Mary: kitchen                    where a person is
+    football: Mary | garden kitchen  who holds an object ("nobody" when free) | the rooms it has been in, in order
+    48213: QXZAB ABTRE               the variables that hold a value, in assignment order
+    K417: lamp                       what a locker holds (no entry when emptied)
+
+Keeping the object's whole trail up to date when its holder moves makes every question a single lookup:
+`Where is the football?` is the trail's last room, `Where was the football before the kitchen?` the room before the
+kitchen's last visit. Knows nothing about engines, models or training.
+"""
+from __future__ import annotations
+
+NOBODY = "nobody"
+
+
+def format_entry(key: str, value: str) -> str:
+    return f"{key}: {value}".rstrip()
+
+
+def parse_entry(text: str) -> tuple[str, str] | None:
+    key, sep, value = text.partition(":")
+    if not sep or not key.strip() or len(key.split()) > 3:
+        return None
+    return key.strip(), value.strip()
+
+
+def parse_state(texts: list[str]) -> dict[str, str]:
+    """Entries (first occurrence of a key wins: the engine shows the best match first)."""
+    state: dict[str, str] = {}
+    for text in texts:
+        parsed = parse_entry(text)
+        if parsed and parsed[0] not in state:
+            state[parsed[0]] = parsed[1]
+    return state
+
+
+def _split_object(value: str) -> tuple[str, list[str]]:
+    holder, _, trail = value.partition("|")
+    return holder.strip() or NOBODY, trail.split()
+
+
+def _join_object(holder: str, trail: list[str]) -> str:
+    return f"{holder} | {' '.join(trail)}".rstrip()
+
+
+def _is_object(value: str) -> bool:
+    return "|" in value
+
+
+def apply_event(state: dict[str, str], ev) -> dict[str, str]:
+    """The state after one fact (a new dict; unknown event kinds change nothing)."""
+    new = dict(state)
+    kind = ev.kind
+    if kind == "move":
+        new[ev.who] = ev.where
+        for key, value in state.items():
+            if _is_object(value):
+                holder, trail = _split_object(value)
+                if holder == ev.who and (not trail or trail[-1] != ev.where):
+                    new[key] = _join_object(holder, trail + [ev.where])
+    elif kind in ("take", "drop"):
+        holder = ev.who if kind == "take" else NOBODY
+        if ev.obj in state and _is_object(state[ev.obj]):
+            _, trail = _split_object(state[ev.obj])
+        else:
+            trail = []
+        here = state.get(ev.who, "")
+        if not trail and here and not _is_object(here):
+            trail = [here]
+        new[ev.obj] = _join_object(holder, trail)
+    elif kind == "vt_set":  # idempotent, like every event here: applying a fact twice changes nothing
+        held = state.get(ev.value, "").split()
+        new[ev.value] = " ".join(held if ev.var in held else held + [ev.var])
+    elif kind == "vt_copy":
+        for key, value in state.items():
+            if ev.src in value.split() and not _is_object(value):
+                if ev.var not in value.split():
+                    new[key] = f"{value} {ev.var}"
+                break
+    elif kind == "kv_set":
+        new[ev.key] = ev.item
+    elif kind == "kv_clear":
+        new.pop(ev.key, None)
+    return new
+
+
+def read_stages(ev) -> list[str]:
+    """The queries that bring the entries an event needs into view, tried in order."""
+    kind = ev.kind
+    if kind == "move":
+        return [ev.who]
+    if kind in ("take", "drop"):
+        return [ev.obj, f"{ev.who} {ev.obj}"]
+    if kind == "vt_copy":
+        return [ev.src]
+    if kind in ("kv_set", "kv_clear"):
+        return [ev.key]
+    return []  # vt_set: a fresh value needs no lookup
+
+
+def ready(ev, state: dict[str, str], stage: int) -> bool:
+    """Whether the entries in view after `stage` reads are enough to apply the event."""
+    if ev.kind in ("take", "drop") and stage == 1:
+        return ev.obj in state
+    return True
+
+
+_QUESTION_KEY_FIELD = {"where_person": "who", "where_object": "obj", "where_before": "obj",
+                       "vt_holders": "value", "kv_get": "key"}
+
+
+def question_key(q) -> str:
+    """The key a question is about (what to read before answering)."""
+    return getattr(q, _QUESTION_KEY_FIELD[q.kind])
+
+
+def answer_from(state: dict[str, str], q) -> str:
+    """The answer a state gives to a parsed question ("" when it cannot tell)."""
+    kind = q.kind
+    value = state.get(question_key(q))
+    if kind == "kv_get":
+        return value if value else "nothing"
+    if value is None:
+        return ""
+    if kind in ("where_person", "vt_holders"):
+        return value
+    _, trail = _split_object(value)
+    if kind == "where_object":
+        return trail[-1] if trail else ""
+    if kind == "where_before":
+        last = max((i for i, room in enumerate(trail) if room == q.place and i >= 1), default=None)
+        return trail[last - 1] if last is not None else ""
+    return ""

@@ -1,0 +1,148 @@
+"""Batched sampling from a GPT with a KV cache, and differentiable scoring of given tokens.
+
+Owns two functions:
+    generate(model, prompts, ...)  ragged prompts -> one Generation per prompt (token ids, log-probs, stopped)
+    score(model, input_ids, mask)  log p(x_t | x_<t) and the entropy at masked positions, differentiable
+`generate` records, for every sampled token y_t, log softmax(z_t / tau)[y_t] of the *unfiltered* logits z_t
+(tau = 1 under greedy decoding), which is exactly what `score` recomputes with the same tau; the RL loss
+relies on that identity. Top-k / top-p only decide which tokens may be drawn.
+
+Knows nothing about tokenizers, memory operations or the trainer. The model only needs `prefill`,
+`decode_step`, `forward` and a `config` with max_seq_len / n_layers / n_heads / head_dim.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from model.kv_cache import KVCache
+
+
+@dataclass
+class Generation:
+    token_ids: list[int] = field(default_factory=list)  # sampled tokens, the stop token included if produced
+    logprobs: list[float] = field(default_factory=list)  # log-prob of each sampled token (see module docstring)
+    stopped: bool = False  # True when the last token is a stop id
+
+
+def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Set to -inf every logit outside the top-k and outside the smallest nucleus of mass >= top_p.
+
+    logits (B, V). top_k <= 0 and top_p >= 1 disable the filters. The most likely token always survives.
+    """
+    if top_k > 0 and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, V)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        mass_before = torch.cumsum(probs, dim=-1) - probs  # mass of strictly more likely tokens
+        drop_sorted = mass_before >= top_p  # keeps the first token whose cumulative mass reaches top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)  # back to vocabulary order
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                greedy: bool = False, generator: torch.Generator | None = None):
+    """Pick one token per row. logits (B, V) -> (tokens (B,), logprobs (B,) under the unfiltered softmax)."""
+    logits = logits.float()
+    if greedy:
+        tokens = logits.argmax(dim=-1)  # (B,)
+        logp = torch.log_softmax(logits, dim=-1)
+    else:
+        scaled = logits / temperature
+        logp = torch.log_softmax(scaled, dim=-1)  # (B, V)
+        probs = torch.softmax(filter_logits(scaled, top_k, top_p), dim=-1)
+        tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
+    return tokens, logp.gather(1, tokens[:, None]).squeeze(1)
+
+
+def _check_args(model, prompts, max_new_tokens, temperature, top_k, top_p, greedy):
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+    if not greedy and not temperature > 0:
+        raise ValueError(f"temperature must be > 0 when sampling, got {temperature}")
+    if top_k < 0 or not 0.0 < top_p <= 1.0:
+        raise ValueError(f"need top_k >= 0 and 0 < top_p <= 1, got top_k={top_k}, top_p={top_p}")
+    limit = model.config.max_seq_len
+    for i, p in enumerate(prompts):
+        if len(p) == 0:
+            raise ValueError(f"prompt {i} is empty; every prompt needs at least one token")
+        if len(p) + max_new_tokens > limit:
+            raise ValueError(
+                f"prompt {i} has {len(p)} tokens; with max_new_tokens={max_new_tokens} that is "
+                f"{len(p) + max_new_tokens} > max_seq_len={limit}. Shorten the prompt or max_new_tokens.")
+
+
+@torch.inference_mode()
+def generate(model, prompts: list[list[int]], max_new_tokens: int, stop_ids: set[int] | int | None = None,
+             temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
+             generator: torch.Generator | None = None) -> list[Generation]:
+    """Sample up to max_new_tokens per prompt; a row ends (and leaves the batch) at its first stop id.
+
+    Prompts may have different lengths: they are right-padded, prefilled in one pass, then decoded one
+    token per step with the KV cache. With the same generator state the result is reproducible.
+    """
+    _check_args(model, prompts, max_new_tokens, temperature, top_k, top_p, greedy)
+    results = [Generation() for _ in prompts]
+    if not prompts or max_new_tokens == 0:
+        return results
+    stops = {stop_ids} if isinstance(stop_ids, int) else set(stop_ids or ())
+    device = model.device
+    B = len(prompts)
+    lengths = torch.tensor([len(p) for p in prompts], dtype=torch.long)
+    T = int(lengths.max())
+    idx = torch.zeros(B, T, dtype=torch.long)  # (B, T), right-padded with token 0
+    for b, p in enumerate(prompts):
+        idx[b, : len(p)] = torch.tensor(p, dtype=torch.long)
+    cache = KVCache.for_model(model.config, B, T + max_new_tokens - 1 if max_new_tokens > 1 else T,
+                              device=device, dtype=model.wte.weight.dtype)
+    stop_tensor = torch.tensor(sorted(stops), dtype=torch.long, device=device)
+    active = list(range(B))  # result index of each cache row
+    logits = model.prefill(idx.to(device), lengths.to(device), cache)  # (B, V)
+    for step in range(max_new_tokens):
+        tokens, logps = sample_next(logits, temperature, top_k, top_p, greedy, generator)
+        done = torch.isin(tokens, stop_tensor)  # (B_active,)
+        for row, (tok, lp, d) in enumerate(zip(tokens.tolist(), logps.tolist(), done.tolist())):
+            res = results[active[row]]
+            res.token_ids.append(tok)
+            res.logprobs.append(lp)
+            res.stopped = d
+        if step == max_new_tokens - 1:
+            break
+        if bool(done.any()):
+            keep = (~done).nonzero().squeeze(1)  # (B_keep,)
+            if keep.numel() == 0:
+                break
+            cache.keep(keep)
+            tokens = tokens.index_select(0, keep)
+            active = [active[i] for i in keep.tolist()]
+        logits = model.decode_step(tokens, cache)
+    return results
+
+
+def score(model, input_ids: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0):
+    """Log-probs and entropies of given tokens under the model, differentiable.
+
+    input_ids (B, T) long; mask (B, T) bool with mask[:, 0] False. Returns (logprobs, entropy), both
+    (B, T) float32: logprobs[b, t] = log softmax(z[b, t-1] / tau)[input_ids[b, t]] and entropy[b, t] the
+    entropy of that same distribution, where mask is True, and 0 elsewhere.
+    """
+    if input_ids.shape != mask.shape or input_ids.dim() != 2:
+        raise ValueError(f"input_ids and mask must both be (B, T), got {tuple(input_ids.shape)} and {tuple(mask.shape)}")
+    if bool(mask[:, 0].any()):
+        raise ValueError("mask[:, 0] must be False: the first token has no context to be scored from")
+    mask = mask.to(torch.bool)
+    logits = model(input_ids)[:, :-1].float() / temperature  # (B, T-1, V): position t-1 predicts t
+    logp_all = F.log_softmax(logits, dim=-1)  # (B, T-1, V)
+    target = input_ids[:, 1:]  # (B, T-1)
+    logp = logp_all.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+    entropy = -(logp_all.exp() * logp_all).sum(-1)  # (B, T-1)
+    zero = logp.new_zeros(logp.shape[0], 1)
+    m = mask[:, 1:]
+    logp = torch.cat((zero, logp.masked_fill(~m, 0.0)), dim=1)  # (B, T)
+    entropy = torch.cat((zero, entropy.masked_fill(~m, 0.0)), dim=1)  # (B, T)
+    return logp, entropy

@@ -1,0 +1,186 @@
+"""GPT: a decoder-only transformer with rotary positions, RMSNorm, SwiGLU/GELU MLP and tied embeddings.
+
+Owns the weights and three ways to run them:
+    forward(idx)                    full causal pass over (B, T) tokens -> logits (B, T, V); training
+    prefill(idx, lengths, cache)    right-padded ragged prompts -> fills the cache, logits at each row's end
+    decode_step(tokens, cache)      one new token per row at its own position -> logits (B, V)
+Attention and RMSNorm go through `kernels` (Triton on GPU, PyTorch reference on CPU; ATOMMEM_KERNELS).
+Knows nothing about tokenizers, sampling, memory operations or training.
+
+Block (pre-norm):  x = x + W_o Attn(RoPE(W_q n(x)), RoPE(W_k n(x)), W_v n(x));  x = x + MLP(n(x))
+Output:            logits = n(x) E^T, with E the token embedding (tied).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from kernels import attention, decode_attention, rms_norm
+from model.config import GPTConfig
+from model.kv_cache import KVCache
+from model.rope import apply_rope, rope_tables
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.kind = cfg.mlp
+        n_in = 2 * cfg.mlp_hidden if cfg.mlp == "swiglu" else cfg.mlp_hidden
+        self.up = nn.Linear(cfg.d_model, n_in, bias=False)  # swiglu: gate and value fused in one matmul
+        self.down = nn.Linear(cfg.mlp_hidden, cfg.d_model, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.up(x)
+        if self.kind == "swiglu":
+            gate, value = h.chunk(2, dim=-1)
+            h = F.silu(gate) * value
+        else:
+            h = F.gelu(h, approximate="tanh")
+        return self.down(h)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: GPTConfig):
+        super().__init__()
+        self.n_heads, self.head_dim, self.eps = cfg.n_heads, cfg.head_dim, cfg.norm_eps
+        self.attn_norm = nn.Parameter(torch.ones(cfg.d_model))
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model, bias=False)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
+        self.mlp_norm = nn.Parameter(torch.ones(cfg.d_model))
+        self.mlp = MLP(cfg)
+
+    def _qkv(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        """x (B, T, C) -> q, k, v each (B, H, T, D), with RoPE applied to q and k."""
+        B, T, C = x.shape
+        qkv = self.qkv(rms_norm(x, self.attn_norm, self.eps))  # (B, T, 3C)
+        qkv = qkv.view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
+        qk = apply_rope(qkv[:2], cos, sin)  # (2, B, H, T, D), contiguous
+        return qk[0], qk[1], qkv[2].contiguous()
+
+    def _finish(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Residual adds: attention output y (..., C) then the MLP."""
+        x = x + self.proj(y)
+        return x + self.mlp(rms_norm(x, self.mlp_norm, self.eps))
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+        """x (B, T, C) -> (x', k, v); k, v (B, H, T, D) are returned for the cache (prefill)."""
+        B, T, C = x.shape
+        q, k, v = self._qkv(x, cos, sin)
+        y = attention(q, k, v, causal=True)  # (B, H, T, D)
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        return self._finish(x, y), k, v
+
+    def decode(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+               k_cache: torch.Tensor, v_cache: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """One token per row. x (B, C); cos/sin (B, 1, D/2); caches (B, H, S_max, D); pos (B,)."""
+        B, C = x.shape
+        qkv = self.qkv(rms_norm(x, self.attn_norm, self.eps))  # (B, 3C)
+        qkv = qkv.view(B, 3, self.n_heads, self.head_dim).transpose(0, 1)  # (3, B, H, D)
+        qk = apply_rope(qkv[:2], cos, sin)  # (2, B, H, D)
+        rows = torch.arange(B, device=x.device)
+        k_cache[rows, :, pos] = qk[1].to(k_cache.dtype)  # writes (B, H, D) at each row's position
+        v_cache[rows, :, pos] = qkv[2].to(v_cache.dtype)
+        q = qk[0].to(k_cache.dtype).contiguous()  # (B, H, D)
+        y = decode_attention(q, k_cache, v_cache, pos + 1).to(x.dtype)  # (B, H, D)
+        return self._finish(x, y.reshape(B, C))
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        config.validate()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.d_model)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.norm = nn.Parameter(torch.ones(config.d_model))
+        cos, sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta)
+        self.register_buffer("rope_cos", cos, persistent=False)  # (max_seq_len, D/2)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Normal(0, init_std) everywhere; residual output projections scaled by 1/sqrt(2 n_layers)."""
+        std = self.config.init_std
+        out_std = std / math.sqrt(2 * self.config.n_layers)
+        nn.init.normal_(self.wte.weight, std=std)
+        nn.init.ones_(self.norm)
+        for block in self.blocks:
+            nn.init.normal_(block.qkv.weight, std=std)
+            nn.init.normal_(block.mlp.up.weight, std=std)
+            nn.init.normal_(block.proj.weight, std=out_std)
+            nn.init.normal_(block.mlp.down.weight, std=out_std)
+            nn.init.ones_(block.attn_norm)
+            nn.init.ones_(block.mlp_norm)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        return self.wte.weight.device
+
+    def _check_len(self, T: int) -> None:
+        if T > self.config.max_seq_len:
+            raise ValueError(f"sequence length {T} exceeds max_seq_len={self.config.max_seq_len}")
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """Final norm and tied output projection: (..., C) -> (..., V)."""
+        return F.linear(rms_norm(x, self.norm, self.config.norm_eps), self.wte.weight)
+
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        """Last hidden states before the final norm: (B, T) -> (B, T, C)."""
+        T = idx.shape[1]
+        self._check_len(T)
+        cos, sin = self.rope_cos[:T], self.rope_sin[:T]  # (T, D/2)
+        x = self.wte(idx)  # (B, T, C)
+        for block in self.blocks:
+            x, _, _ = block(x, cos, sin)
+        return x
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """idx (B, T) long -> logits (B, T, V)."""
+        return self.head(self.hidden(idx))
+
+    def prefill(self, idx: torch.Tensor, lengths: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Run right-padded prompts, store their K/V in the cache, return logits (B, V) at row ends.
+
+        idx (B, T): row b is a prompt of lengths[b] tokens followed by any padding. Causal attention means
+        padding never affects valid positions; the cache keeps lengths[b] valid entries per row (the padding's
+        entries are overwritten by later decode steps before they can be read).
+        """
+        B, T = idx.shape
+        self._check_len(T)
+        lengths = lengths.to(device=idx.device, dtype=torch.long)
+        if cache.batch_size != B or cache.max_len < T:
+            raise ValueError(f"cache holds {cache.batch_size} rows x {cache.max_len} positions; prompts are {B} x {T}")
+        if bool((lengths < 1).any()) or bool((lengths > T).any()):
+            raise ValueError(f"prompt lengths must lie in [1, {T}], got {lengths.tolist()}")
+        cos, sin = self.rope_cos[:T], self.rope_sin[:T]  # (T, D/2)
+        x = self.wte(idx)  # (B, T, C)
+        for i, block in enumerate(self.blocks):
+            x, k, v = block(x, cos, sin)
+            k_cache, v_cache = cache.layer(i)
+            k_cache[:, :, :T].copy_(k)  # (B, H, T, D)
+            v_cache[:, :, :T].copy_(v)
+        cache.lengths = lengths.clone()
+        last = x[torch.arange(B, device=x.device), lengths - 1]  # (B, C)
+        return self.head(last)
+
+    def decode_step(self, tokens: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Append one token per row at position cache.lengths[b]; return next-token logits (B, V)."""
+        B = tokens.shape[0]
+        if cache.batch_size != B:
+            raise ValueError(f"{B} tokens for a cache of {cache.batch_size} rows")
+        pos = cache.lengths  # (B,)
+        if B and int(pos.max()) >= cache.max_len:
+            raise ValueError(f"KV cache is full ({cache.max_len} positions)")
+        cos, sin = self.rope_cos[pos].unsqueeze(1), self.rope_sin[pos].unsqueeze(1)  # (B, 1, D/2)
+        x = self.wte(tokens)  # (B, C)
+        for i, block in enumerate(self.blocks):
+            k_cache, v_cache = cache.layer(i)
+            x = block.decode(x, cos, sin, k_cache, v_cache, pos)
+        cache.lengths = pos + 1
+        return self.head(x)

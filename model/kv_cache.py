@@ -1,0 +1,64 @@
+"""KVCache: the keys and values of every layer for a batch of sequences of different lengths.
+
+Owns two tensors k, v of shape (n_layers, B, H, S_max, D) and the per-row lengths (B,): row b holds
+valid entries at positions [0, lengths[b]). Rows can leave the batch (`keep`), which is how finished
+generations stop costing compute. Knows nothing about the model's weights or about sampling; the
+model writes into it (`GPT.prefill`, `GPT.decode_step`).
+"""
+from __future__ import annotations
+
+import torch
+
+
+class KVCache:
+    def __init__(self, k: torch.Tensor, v: torch.Tensor, lengths: torch.Tensor):
+        if k.shape != v.shape or k.dim() != 5:
+            raise ValueError(f"k and v must share a (L, B, H, S, D) shape, got {tuple(k.shape)} and {tuple(v.shape)}")
+        if lengths.shape != (k.shape[1],):
+            raise ValueError(f"lengths must be ({k.shape[1]},), got {tuple(lengths.shape)}")
+        self.k = k  # (L, B, H, S_max, D)
+        self.v = v  # (L, B, H, S_max, D)
+        self.lengths = lengths.to(device=k.device, dtype=torch.long)  # (B,)
+
+    @classmethod
+    def empty(cls, n_layers: int, batch_size: int, n_heads: int, max_len: int, head_dim: int,
+              device=None, dtype=torch.float32) -> "KVCache":
+        """A zeroed cache with room for max_len positions per row and all lengths 0."""
+        shape = (n_layers, batch_size, n_heads, max_len, head_dim)
+        k = torch.zeros(shape, device=device, dtype=dtype)
+        v = torch.zeros(shape, device=device, dtype=dtype)
+        return cls(k, v, torch.zeros(batch_size, dtype=torch.long, device=device))
+
+    @classmethod
+    def for_model(cls, config, batch_size: int, max_len: int, device=None, dtype=torch.float32) -> "KVCache":
+        """A cache sized for a GPTConfig (duck-typed: n_layers, n_heads, head_dim, max_seq_len)."""
+        if max_len > config.max_seq_len:
+            raise ValueError(f"cache length {max_len} exceeds max_seq_len={config.max_seq_len}")
+        return cls.empty(config.n_layers, batch_size, config.n_heads, max_len, config.head_dim, device, dtype)
+
+    @property
+    def batch_size(self) -> int:
+        return self.k.shape[1]
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[3]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.k.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.k.device
+
+    def layer(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Views of layer i: (B, H, S_max, D) each, contiguous."""
+        return self.k[i], self.v[i]
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Keep only the given batch rows, in the given order (others leave the batch)."""
+        rows = rows.to(device=self.k.device, dtype=torch.long)
+        self.k = self.k.index_select(1, rows)  # (L, B', H, S_max, D)
+        self.v = self.v.index_select(1, rows)  # (L, B', H, S_max, D)
+        self.lengths = self.lengths.index_select(0, rows)  # (B',)

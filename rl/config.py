@@ -1,0 +1,85 @@
+"""TrainConfig: every knob of `make train`, with named presets (`smoke` for tests, `tiny` for a 2-core CPU,
+`small` for one GPU). Saved into every checkpoint; `atommem-cli train` options mirror its fields.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass
+class TrainConfig:
+    preset: str = "tiny"
+    model_preset: str = "tiny"
+    vocab_size: int = 1536
+    max_seq_len: int = 320
+    seed: int = 0
+    families: tuple = ("qa1", "qa2", "qa3", "vt", "kv")
+    train_tokens: int = 512            # context length of training episodes (1x)
+    eval_multiples: tuple = (1, 4, 16)
+    eval_n: int = 50                   # episodes per (family, length) in the final evaluation
+    eval_seed: int = 1_000_000         # evaluation seeds start here; training seeds stay far below
+    # the agent (saved with the checkpoint: the policy is trained for these)
+    chunk_tokens: int = 32
+    top_k: int = 3
+    workflow: str = "atommem"
+    hidden_question_frac: float = 0.5  # share of training episodes whose questions stay hidden while reading
+    # tokenizer
+    tokenizer_episodes: int = 200
+    # SFT
+    sft_episodes: int = 3000
+    sft_steps: int = 4000
+    sft_batch: int = 32
+    sft_lr: float = 3e-3
+    sft_warmup: int = 100
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    skip_keep: float = 0.25            # share of "nothing to do" rows kept (they are many and easy)
+    eval_every: int = 500
+    eval_during_n: int = 10
+    ckpt_every: int = 500
+    # GRPO
+    rl_iters: int = 30
+    rl_tasks: int = 8                  # task instances per iteration, G rollouts each
+    group_size: int = 8
+    temperature: float = 1.0
+    rl_lr: float = 3e-4
+    clip_low: float = 0.2
+    clip_high: float = 0.28
+    dual_clip: float = 3.0
+    kl_coef: float = 0.0
+    entropy_coef: float = 0.0
+    normalize_std: bool = False
+    ppo_epochs: int = 1
+    rl_max_rows: int = 384             # rows per update (uniform sample of the batch's steps)
+    rl_microbatch: int = 64
+    max_action_tokens: int = 48
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    @classmethod
+    def preset_named(cls, name: str, **overrides) -> "TrainConfig":
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[name], "preset": name, **overrides})
+
+
+PRESETS: dict[str, dict] = {
+    "smoke": dict(model_preset="smoke", vocab_size=512, max_seq_len=320, families=("qa1", "kv"),
+                  train_tokens=256, eval_multiples=(1, 2), eval_n=4, tokenizer_episodes=20, sft_episodes=40,
+                  sft_steps=30, sft_batch=8, sft_warmup=5, eval_every=15, eval_during_n=2, ckpt_every=15,
+                  rl_iters=2, rl_tasks=2, group_size=4, rl_max_rows=32, rl_microbatch=16),
+    "tiny": dict(),
+    "small": dict(model_preset="small", vocab_size=2048, max_seq_len=512, sft_episodes=20000, sft_steps=20000,
+                  sft_batch=64, sft_lr=1e-3, rl_iters=200, rl_tasks=32, eval_n=200),
+}

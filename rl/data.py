@@ -1,0 +1,92 @@
+"""Training data: episodes for each stage, teacher trajectories, the tokenizer's corpus, and SFT rows.
+
+Seeds: training episodes use seeds below `TrainConfig.eval_seed`, evaluation starts at it, so no evaluation episode
+was ever seen in training. Rows are (observation ids, action ids): every step of a teacher episode is one row, the
+loss falls on the action tokens only (the end token included).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from atommem.agent import AgentConfig, Trajectory, run_episodes
+from atommem.observation import END_TOKEN, special_tokens
+from atommem.tasks.registry import generate
+from atommem.teacher import TeacherPolicy
+from model.tokenizer import Tokenizer
+from rl.config import TrainConfig
+
+
+@dataclass
+class Row:
+    obs_ids: list[int]
+    action_ids: list[int]
+
+    def __len__(self) -> int:
+        return len(self.obs_ids) + len(self.action_ids)
+
+
+def agent_config(cfg: TrainConfig, questions_visible: bool = True) -> AgentConfig:
+    return AgentConfig(workflow=cfg.workflow, chunk_tokens=cfg.chunk_tokens, top_k=cfg.top_k,
+                       questions_visible=questions_visible)
+
+
+def training_episodes(cfg: TrainConfig, n: int, stream: int) -> list:
+    """n episodes, families in turn, lengths between half and all of train_tokens; `stream` separates uses."""
+    rng = random.Random(cfg.seed * 7919 + stream)
+    episodes = []
+    for i in range(n):
+        family = cfg.families[i % len(cfg.families)]
+        length = rng.randint(cfg.train_tokens // 2, cfg.train_tokens)
+        seed = (cfg.seed * 1000 + stream) * 100_000 + i
+        assert seed < cfg.eval_seed or cfg.eval_seed <= 0, "training seeds must stay below eval_seed"
+        episodes.append(generate(family, length, seed))
+    return episodes
+
+
+def teacher_trajectories(cfg: TrainConfig, episodes: list) -> list[Trajectory]:
+    """Teacher rollouts, a share of them with the questions hidden while reading."""
+    rng = random.Random(cfg.seed + 17)
+    hidden = [rng.random() < cfg.hidden_question_frac for _ in episodes]
+    trajs: list[Trajectory | None] = [None] * len(episodes)
+    for visible in (True, False):
+        idx = [i for i, h in enumerate(hidden) if h != visible]
+        out = run_episodes([episodes[i] for i in idx], TeacherPolicy(), agent_config(cfg, visible))
+        for i, t in zip(idx, out):
+            trajs[i] = t
+    return trajs
+
+
+def tokenizer_corpus(trajectories: list[Trajectory]):
+    for traj in trajectories:
+        yield traj.episode.context()
+        for q in traj.episode.questions:
+            yield f"{q.text} {q.answer}"
+        for step in traj.steps:
+            yield step.text + step.action.text + END_TOKEN
+
+
+def train_tokenizer(cfg: TrainConfig, trajectories: list[Trajectory]) -> Tokenizer:
+    return Tokenizer.train(tokenizer_corpus(trajectories), cfg.vocab_size, special_tokens())
+
+
+def encode_observation(tok: Tokenizer, text: str, room: int) -> list[int]:
+    """Same rule as the learned policy: an over-long observation keeps its last tokens."""
+    ids = tok.encode(text)
+    return ids[-room:] if len(ids) > room else ids
+
+
+def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], seed: int = 0) -> list[Row]:
+    rng = random.Random(seed)
+    end = tok.token_id(END_TOKEN)
+    room = cfg.max_seq_len - cfg.max_action_tokens
+    rows = []
+    for traj in trajectories:
+        if traj.reward < 0.5:  # as in the paper: imitate only episodes the teacher got (mostly) right
+            continue
+        for step in traj.steps:
+            if not step.action.text and rng.random() >= cfg.skip_keep:
+                continue
+            action = tok.encode(step.action.text)[: cfg.max_action_tokens - 1] + [end]
+            rows.append(Row(encode_observation(tok, step.text, room), action))
+    return rows

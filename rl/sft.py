@@ -1,0 +1,95 @@
+"""Supervised fine-tuning on teacher trajectories (the warm start).
+
+Objective, per batch of rows (observation o, teacher action a = a_1..a_n, end token included):
+    L = - (1 / sum_rows n) * sum_rows sum_t log p_theta(a_t | o, a_<t)
+i.e. the loss is on action tokens only, averaged over the batch's action tokens. AdamW, linear warmup then cosine
+decay to min_lr_ratio, gradient clipping. Batches are drawn from length-sorted pools (little padding), in an order
+fixed by (seed, epoch), so a resumed run replays exactly the batches an uninterrupted one would see.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+
+import torch
+from tqdm import tqdm
+
+from rl.batching import action_logprobs, collate, length_batches
+from rl.losses import sft_loss
+from rl.train_state import latest_checkpoint, load_train_state, save_checkpoint
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or inf: the run stops, the last good checkpoint stays as it was."""
+
+
+def lr_at(step: int, total: int, warmup: int, base: float, min_ratio: float) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def make_optimizer(model, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    rest = [p for n, p in model.named_parameters() if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}],
+                             lr=lr, betas=(0.9, 0.95))
+
+
+def check_finite(loss: torch.Tensor, stage: str, step: int) -> None:
+    if not torch.isfinite(loss):
+        raise NonFiniteLoss(f"{stage}: loss is {loss.item()} at step {step}; stopping. The last good checkpoint "
+                            f"is intact: lower the learning rate or inspect the batch, then resume with --resume.")
+
+
+def run_sft(cfg, model, rows, ckpt_dir, logger, evaluate=None, resume: bool = False, progress: bool = True):
+    """Train `model` in place on `rows`; checkpoints under ckpt_dir; returns the model."""
+    opt = make_optimizer(model, cfg.sft_lr, cfg.weight_decay)
+    step, epoch, cursor = 0, 0, 0
+    last = latest_checkpoint(ckpt_dir) if resume else None
+    if last is not None:
+        tensors, loop = load_train_state(last, opt)
+        model.load_state_dict(tensors)
+        step, epoch, cursor = loop["step"], loop["epoch"], loop["cursor"]
+    batches = length_batches(rows, cfg.sft_batch, random.Random(cfg.seed * 1000 + epoch))
+    bar = tqdm(total=cfg.sft_steps, initial=step, desc="sft", disable=not progress, dynamic_ncols=True)
+    tokens, t0 = 0, time.time()
+    model.train()
+    while step < cfg.sft_steps:
+        if cursor >= len(batches):
+            epoch, cursor = epoch + 1, 0
+            batches = length_batches(rows, cfg.sft_batch, random.Random(cfg.seed * 1000 + epoch))
+        batch = [rows[i] for i in batches[cursor]]
+        cursor += 1
+        lr = lr_at(step, cfg.sft_steps, cfg.sft_warmup, cfg.sft_lr, cfg.min_lr_ratio)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        idx, pos, targets, mask = collate(batch)
+        logp, _ = action_logprobs(model, idx, pos, targets)
+        loss = sft_loss(logp, mask)
+        check_finite(loss, "sft", step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
+        opt.step()
+        step += 1
+        tokens += int(idx.numel())
+        bar.update(1)
+        if step % 10 == 0 or step == cfg.sft_steps:
+            elapsed = time.time() - t0
+            logger.log("sft", step, loss=loss.item(), lr=lr, grad_norm=grad_norm, tokens_per_s=tokens / elapsed)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        if evaluate is not None and (step % cfg.eval_every == 0 or step == cfg.sft_steps):
+            model.eval()
+            metrics = evaluate(model)
+            model.train()
+            logger.log("sft", step, **metrics)
+            bar.write(f"sft step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
+        if step % cfg.ckpt_every == 0 or step == cfg.sft_steps:
+            save_checkpoint(ckpt_dir, step, model_tensors=model.state_dict(), optimizer=opt,
+                            loop_state={"stage": "sft", "step": step, "epoch": epoch, "cursor": cursor})
+    bar.close()
+    model.eval()
+    return model

@@ -1,0 +1,177 @@
+"""GPT, config, RoPE and KV cache: shapes, presets, cached decoding against the full forward, gradients.
+
+Runs on the PyTorch kernel references (ATOMMEM_KERNELS=reference) so it stays fast under TRITON_INTERPRET=1;
+one test runs the smoke model through the interpreted Triton kernels and compares.
+"""
+import pytest
+import torch
+
+from model.config import GPTConfig
+from model.gpt import GPT
+from model.kv_cache import KVCache
+from model.rope import apply_rope, rope_tables
+
+V = 97
+
+
+@pytest.fixture(autouse=True)
+def _reference_kernels(monkeypatch):
+    monkeypatch.setenv("ATOMMEM_KERNELS", "reference")
+
+
+def _model(seed=0, **overrides):
+    torch.manual_seed(seed)
+    return GPT(GPTConfig.preset("smoke", vocab_size=V, max_seq_len=64, **overrides))
+
+
+def test_forward_shapes_and_param_count():
+    model = _model()
+    idx = torch.randint(0, V, (3, 17))
+    logits = model(idx)
+    assert logits.shape == (3, 17, V) and logits.dtype == torch.float32
+    assert torch.isfinite(logits).all()
+    assert model.num_params() == model.config.num_params()
+    state = model.state_dict()
+    assert "wte.weight" in state and not any("rope" in k for k in state)  # tied head, tables not saved
+
+
+def test_presets():
+    sizes = {name: GPTConfig.preset(name, vocab_size=1500) for name in ("smoke", "tiny", "small", "base")}
+    assert (sizes["smoke"].d_model, sizes["smoke"].n_layers, sizes["smoke"].n_heads) == (64, 2, 2)
+    assert (sizes["tiny"].d_model, sizes["tiny"].n_layers, sizes["tiny"].head_dim) == (192, 4, 32)
+    assert 1.5e6 <= sizes["tiny"].num_params() <= 2.0e6
+    assert (sizes["small"].d_model, sizes["small"].n_layers, sizes["small"].n_heads) == (512, 8, 8)
+    assert (sizes["base"].d_model, sizes["base"].n_layers, sizes["base"].n_heads) == (768, 12, 12)
+    assert all(c.max_seq_len == 512 for c in sizes.values())
+    with pytest.raises(ValueError, match="unknown preset"):
+        GPTConfig.preset("huge", vocab_size=10)
+
+
+def test_config_dict_roundtrip_and_validation():
+    cfg = GPTConfig.preset("tiny", vocab_size=321, mlp="gelu")
+    assert GPTConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown GPTConfig fields"):
+        GPTConfig.from_dict({**cfg.to_dict(), "dropout": 0.1})
+    missing = cfg.to_dict()
+    del missing["n_heads"]
+    with pytest.raises(ValueError, match="missing GPTConfig fields"):
+        GPTConfig.from_dict(missing)
+    with pytest.raises(ValueError, match="divisible"):
+        GPTConfig(d_model=100, n_heads=3)
+    with pytest.raises(ValueError, match="mlp"):
+        GPTConfig(mlp="relu")
+
+
+def test_gelu_variant_runs():
+    model = _model(mlp="gelu")
+    assert model(torch.randint(0, V, (2, 5))).shape == (2, 5, V)
+
+
+def test_too_long_raises():
+    model = _model()
+    with pytest.raises(ValueError, match="max_seq_len"):
+        model(torch.zeros(1, 65, dtype=torch.long))
+
+
+def test_causal():
+    model = _model()
+    idx = torch.randint(0, V, (2, 12))
+    changed = idx.clone()
+    changed[:, 8:] = (changed[:, 8:] + 1) % V
+    torch.testing.assert_close(model(idx)[:, :8], model(changed)[:, :8])
+
+
+def test_gradients_reach_every_parameter():
+    model = _model()
+    idx = torch.randint(0, V, (2, 10))
+    loss = torch.nn.functional.cross_entropy(model(idx)[:, :-1].reshape(-1, V), idx[:, 1:].reshape(-1))
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_rope_is_relative():
+    cos, sin = rope_tables(8, 32, 10000.0)
+    q, k = torch.randn(8), torch.randn(8)
+
+    def dot(p, s):
+        return (apply_rope(q, cos[p], sin[p]) * apply_rope(k, cos[s], sin[s])).sum()
+
+    torch.testing.assert_close(dot(5, 2), dot(13, 10))
+    torch.testing.assert_close(apply_rope(q, cos[0], sin[0]), q)  # position 0 is the identity
+
+
+def test_prefill_and_decode_match_full_forward():
+    model = _model()
+    B, T = 4, 20
+    idx = torch.randint(0, V, (B, T))
+    full = model(idx)  # (B, T, V)
+    lengths = torch.tensor([3, 11, 7, 1])
+    padded = idx[:, : int(lengths.max())].clone()
+    padded[torch.arange(padded.shape[1])[None, :] >= lengths[:, None]] = 0  # right padding
+    cache = KVCache.for_model(model.config, B, T)
+    rows = torch.arange(B)
+    with torch.inference_mode():
+        logits = model.prefill(padded, lengths, cache)
+        torch.testing.assert_close(logits, full[rows, lengths - 1], atol=1e-5, rtol=1e-5)
+        for _ in range(T - int(lengths.max())):
+            pos = cache.lengths.clone()
+            logits = model.decode_step(idx[rows, pos], cache)
+            torch.testing.assert_close(logits, full[rows, pos], atol=1e-5, rtol=1e-5)
+    assert torch.equal(cache.lengths, lengths + T - int(lengths.max()))
+
+
+def test_decode_after_dropping_rows():
+    model = _model()
+    B, T = 3, 12
+    idx = torch.randint(0, V, (B, T))
+    full = model(idx)
+    lengths = torch.tensor([4, 6, 5])
+    cache = KVCache.for_model(model.config, B, T)
+    with torch.inference_mode():
+        model.prefill(idx[:, :6], lengths, cache)
+        cache.keep(torch.tensor([2, 0]))  # row 1 leaves, rows 2 and 0 swap order
+        assert cache.k.shape[1] == 2 and cache.lengths.tolist() == [5, 4]
+        logits = model.decode_step(idx[[2, 0], [5, 4]], cache)
+    torch.testing.assert_close(logits, full[[2, 0], [5, 4]], atol=1e-5, rtol=1e-5)
+
+
+def test_decode_refuses_full_cache():
+    model = _model()
+    cache = KVCache.for_model(model.config, 1, 4)
+    with torch.inference_mode():
+        model.prefill(torch.zeros(1, 4, dtype=torch.long), torch.tensor([4]), cache)
+        with pytest.raises(ValueError, match="full"):
+            model.decode_step(torch.zeros(1, dtype=torch.long), cache)
+
+
+def test_interpreted_triton_kernels_match_reference(monkeypatch):
+    pytest.importorskip("triton")
+    for name in ("flash_attention", "decode_attention", "rmsnorm"):
+        pytest.importorskip(f"kernels.{name}")
+    model = _model()
+    idx = torch.randint(0, V, (1, 16))
+    lengths = torch.tensor([16])
+    with torch.inference_mode():
+        ref = model(idx)
+        cache = KVCache.for_model(model.config, 1, 17)
+        model.prefill(idx, lengths, cache)
+        ref_step = model.decode_step(idx[:, 0], cache)
+        monkeypatch.setenv("ATOMMEM_KERNELS", "triton")
+        out = model(idx)
+        cache = KVCache.for_model(model.config, 1, 17)
+        model.prefill(idx, lengths, cache)
+        out_step = model.decode_step(idx[:, 0], cache)
+    torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(out_step, ref_step, atol=1e-4, rtol=1e-4)
+
+    def grads():
+        model.zero_grad()
+        model(idx).logsumexp(-1).mean().backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters()}
+
+    tri = grads()
+    monkeypatch.setenv("ATOMMEM_KERNELS", "reference")
+    ref_grads = grads()
+    for name in ref_grads:
+        torch.testing.assert_close(tri[name], ref_grads[name], atol=1e-4, rtol=1e-3, msg=name)
