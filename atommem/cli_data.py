@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 
 import click
 
-from atommem.tasks.babi import read_babi
+from atommem.tasks.babi import babi_episode, parse_babi
 from atommem.tasks.episode import Episode, count_tokens, parse_length
 from atommem.tasks.haystack import Haystack
 from atommem.tasks.registry import DESCRIPTIONS, FAMILIES, generate
@@ -85,12 +85,10 @@ def render_preview(episode: Episode, color: bool, keep: int = 2) -> str:
 
 
 def _episodes(task, babi, length, n, seed, facts, questions, haystack) -> tuple[Iterator[Episode], int | None]:
-    if babi is not None:
-        if length is None and haystack is not None:
-            raise DataError("--haystack with --babi needs --length (the context length to fill)")
-        episodes = read_babi(babi, haystack=haystack, target_tokens=length, seed=seed)
-        chosen = episodes if n is None else episodes[:n]
-        return iter(chosen), len(chosen)
+    if babi is not None:  # parse (and validate) the whole file now, build background lazily while writing
+        items = parse_babi(babi)[:n]
+        hay = haystack if length is not None else None
+        return (babi_episode(item, hay, length, seed + i) for i, item in enumerate(items)), len(items)
     count = 1 if n is None else n
     kw = {"n_facts": facts, "n_questions": questions, "haystack": haystack}
     return (generate(task, length or 1024, seed + i, **kw) for i in range(count)), count
@@ -126,6 +124,10 @@ def data(task, babi, length, n, seed, facts, questions, haystack, out, preview):
     """
     if (task is None) == (babi is None):
         raise DataError("give exactly one of --task FAMILY or --babi FILE")
+    if babi is not None and (facts is not None or questions != 1):
+        raise DataError("--facts and --questions apply to generated tasks (--task), not to --babi")
+    if babi is not None and haystack is not None and length is None:
+        raise DataError("--haystack with --babi needs --length (the context length to fill)")
     try:
         target = parse_length(length) if length is not None else None
         background = Haystack.from_file(haystack) if haystack is not None else None

@@ -56,3 +56,49 @@ class ModelPolicy:
                 body = gen.token_ids[:-1] if gen.stopped else gen.token_ids
                 actions.append(Action(self.tokenizer.decode(body), ids, gen.token_ids, gen.logprobs))
         return actions
+
+
+class PolicyLoadError(RuntimeError):
+    """A policy directory is missing, incomplete, corrupted or from another version."""
+
+
+POLICY_FILES = ("model.safetensors", "config.json", "tokenizer.json", "agent.json")
+
+
+def save_policy(directory, model, tokenizer, agent_config: dict) -> None:
+    """A policy directory: weights + model config, tokenizer, and the agent settings it was trained for."""
+    from pathlib import Path
+
+    from model.checkpoint import save_model, write_json_atomic
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    save_model(d, model)
+    tokenizer.save(d / "tokenizer.json")
+    write_json_atomic(d / "agent.json", {"format": "atommem-policy", "version": 1, "agent": agent_config})
+
+
+def load_policy(directory, sampling: SamplingConfig | None = None):
+    """(ModelPolicy, agent settings dict) from a policy directory, or PolicyLoadError with a clear reason."""
+    import json
+    from pathlib import Path
+
+    from model.checkpoint import CheckpointError, load_model
+    from model.tokenizer import Tokenizer
+    d = Path(directory)
+    if not d.is_dir():
+        raise PolicyLoadError(f"no trained policy at {d}: run `make train` first (or pass --ckpt DIR)")
+    missing = [f for f in POLICY_FILES if not (d / f).is_file()]
+    if missing:
+        raise PolicyLoadError(f"{d} is not a complete policy directory: missing {', '.join(missing)}")
+    try:
+        meta = json.loads((d / "agent.json").read_text())
+        if meta.get("format") != "atommem-policy" or meta.get("version") != 1:
+            raise PolicyLoadError(f"{d}/agent.json is from another version or program")
+        model = load_model(d)
+        tokenizer = Tokenizer.load(d / "tokenizer.json")
+    except PolicyLoadError:
+        raise
+    except (CheckpointError, ValueError, OSError, KeyError, Exception) as err:
+        raise PolicyLoadError(f"cannot load the policy in {d}: {err}") from None
+    model.eval()
+    return ModelPolicy(model, tokenizer, sampling), meta["agent"]

@@ -142,14 +142,14 @@ def _answer_phase(obs: Observation) -> list:
         key = question_key(q)
         if obs.query != key:
             return [Read(key)]
-        return [Answer(answer_from(parse_state(obs.memory), q))]
+        return [Answer(answer_from(parse_state(obs.memory), q) or "unknown")]
     if obs.chunk:                      # full context in view
         state = _replay(obs.chunk)
     elif obs.memory:                   # retrieved sentences, best (and, among equals, newest) first
         state = _replay(list(reversed(obs.memory)))
     else:
         state = _scratch_state(obs.scratch)
-    return [Answer(answer_from(state, q))]
+    return [Answer(answer_from(state, q) or "unknown")]
 
 
 def teacher_ops(obs: Observation) -> list:

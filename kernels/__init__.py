@@ -9,6 +9,10 @@ importing this package never imports triton, and TRITON_INTERPRET can still be s
     rms_norm(x, weight, eps=1e-6)                    x (..., D), weight (D,) -> (..., D)
     cross_entropy(logits, targets, ignore_index=-100) logits (N, V), targets (N,) -> mean loss (0-dim, fp32)
 
+Files: reference.py (PyTorch math), dispatch.py (the switch), flash_attention.py, flash_decode.py,
+rmsnorm.py, fused_cross_entropy.py (Triton). No submodule is named like a public function: importing
+`kernels.<name>` would otherwise replace the function `kernels.<name>` with the module.
+
 Tests: TRITON_INTERPRET=1 .venv/bin/python -m pytest -n 2 tests/test_kernels*.py
 """
 import torch
@@ -40,7 +44,7 @@ def decode_attention(q, k_cache, v_cache, lengths):
     D = q.shape[-1]
     ok = q.dim() == 3 and 16 <= D <= 128 and _dtype_ok(q, k_cache, v_cache)
     if choose("decode_attention", q, ok, f"D={D}, dtype={q.dtype}") == "triton":
-        from kernels.decode_attention import decode_attention as _decode
+        from kernels.flash_decode import decode_attention as _decode
         return _decode(q, k_cache, v_cache, lengths)
     with torch.no_grad():
         return reference.decode_attention_ref(q, k_cache, v_cache, lengths)
@@ -59,6 +63,6 @@ def cross_entropy(logits, targets, ignore_index=-100):
     """Mean cross-entropy over rows with target != ignore_index, fused over the vocabulary."""
     ok = logits.dim() == 2 and _dtype_ok(logits)
     if choose("cross_entropy", logits, ok, f"shape={tuple(logits.shape)}, dtype={logits.dtype}") == "triton":
-        from kernels.cross_entropy import cross_entropy as _ce
+        from kernels.fused_cross_entropy import cross_entropy as _ce
         return _ce(logits, targets, ignore_index)
     return reference.cross_entropy_ref(logits, targets, ignore_index)

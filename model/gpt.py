@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from kernels import attention, decode_attention, rms_norm
 from model.config import GPTConfig
 from model.kv_cache import KVCache
-from model.rope import apply_rope, rope_tables
+from model.rope import apply_rope, rope_table
 
 
 class MLP(nn.Module):
@@ -52,34 +52,36 @@ class Block(nn.Module):
         self.mlp_norm = nn.Parameter(torch.ones(cfg.d_model))
         self.mlp = MLP(cfg)
 
-    def _qkv(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+    def _qkv(self, x: torch.Tensor, rot: torch.Tensor):
         """x (B, T, C) -> q, k, v each (B, H, T, D), with RoPE applied to q and k."""
         B, T, C = x.shape
         qkv = self.qkv(rms_norm(x, self.attn_norm, self.eps))  # (B, T, 3C)
         qkv = qkv.view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
-        qk = apply_rope(qkv[:2], cos, sin)  # (2, B, H, T, D), contiguous
-        return qk[0], qk[1], qkv[2].contiguous()
+        # split/unbind/squeeze instead of indexing: their backward concatenates instead of zero-filling
+        qk, v = qkv.split((2, 1))  # (2, B, H, T, D), (1, B, H, T, D)
+        q, k = apply_rope(qk, rot).unbind(0)  # (B, H, T, D) each
+        return q, k, v.squeeze(0)
 
     def _finish(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Residual adds: attention output y (..., C) then the MLP."""
         x = x + self.proj(y)
         return x + self.mlp(rms_norm(x, self.mlp_norm, self.eps))
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
-        """x (B, T, C) -> (x', k, v); k, v (B, H, T, D) are returned for the cache (prefill)."""
+    def forward(self, x: torch.Tensor, rot: torch.Tensor):
+        """x (B, T, C), rot (T, D/2) -> (x', k, v); k, v (B, H, T, D) are returned for the cache (prefill)."""
         B, T, C = x.shape
-        q, k, v = self._qkv(x, cos, sin)
+        q, k, v = self._qkv(x, rot)
         y = attention(q, k, v, causal=True)  # (B, H, T, D)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
         return self._finish(x, y), k, v
 
-    def decode(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
-               k_cache: torch.Tensor, v_cache: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
-        """One token per row. x (B, C); cos/sin (B, 1, D/2); caches (B, H, S_max, D); pos (B,)."""
+    def decode(self, x: torch.Tensor, rot: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
+               pos: torch.Tensor) -> torch.Tensor:
+        """One token per row. x (B, C); rot (B, 1, D/2); caches (B, H, S_max, D); pos (B,)."""
         B, C = x.shape
         qkv = self.qkv(rms_norm(x, self.attn_norm, self.eps))  # (B, 3C)
         qkv = qkv.view(B, 3, self.n_heads, self.head_dim).transpose(0, 1)  # (3, B, H, D)
-        qk = apply_rope(qkv[:2], cos, sin)  # (2, B, H, D)
+        qk = apply_rope(qkv[:2], rot)  # (2, B, H, D)
         rows = torch.arange(B, device=x.device)
         k_cache[rows, :, pos] = qk[1].to(k_cache.dtype)  # writes (B, H, D) at each row's position
         v_cache[rows, :, pos] = qkv[2].to(v_cache.dtype)
@@ -96,9 +98,9 @@ class GPT(nn.Module):
         self.wte = nn.Embedding(config.vocab_size, config.d_model)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.norm = nn.Parameter(torch.ones(config.d_model))
-        cos, sin = rope_tables(config.head_dim, config.max_seq_len, config.rope_theta)
-        self.register_buffer("rope_cos", cos, persistent=False)  # (max_seq_len, D/2)
-        self.register_buffer("rope_sin", sin, persistent=False)
+        # Rotations (max_seq_len, D/2) complex64, rebuilt per device. Not a buffer: Module.to(dtype) would
+        # cast a complex buffer to a real dtype, and the table is not a weight (never saved).
+        self._rot = rope_table(config.head_dim, config.max_seq_len, config.rope_theta)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -122,6 +124,12 @@ class GPT(nn.Module):
     def device(self) -> torch.device:
         return self.wte.weight.device
 
+    def rotations(self) -> torch.Tensor:
+        """The RoPE table on the weights' device: (max_seq_len, D/2) complex64."""
+        if self._rot.device != self.wte.weight.device:
+            self._rot = self._rot.to(self.wte.weight.device)
+        return self._rot
+
     def _check_len(self, T: int) -> None:
         if T > self.config.max_seq_len:
             raise ValueError(f"sequence length {T} exceeds max_seq_len={self.config.max_seq_len}")
@@ -134,10 +142,10 @@ class GPT(nn.Module):
         """Last hidden states before the final norm: (B, T) -> (B, T, C)."""
         T = idx.shape[1]
         self._check_len(T)
-        cos, sin = self.rope_cos[:T], self.rope_sin[:T]  # (T, D/2)
+        rot = self.rotations()[:T]  # (T, D/2)
         x = self.wte(idx)  # (B, T, C)
         for block in self.blocks:
-            x, _, _ = block(x, cos, sin)
+            x, _, _ = block(x, rot)
         return x
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
@@ -158,10 +166,10 @@ class GPT(nn.Module):
             raise ValueError(f"cache holds {cache.batch_size} rows x {cache.max_len} positions; prompts are {B} x {T}")
         if bool((lengths < 1).any()) or bool((lengths > T).any()):
             raise ValueError(f"prompt lengths must lie in [1, {T}], got {lengths.tolist()}")
-        cos, sin = self.rope_cos[:T], self.rope_sin[:T]  # (T, D/2)
+        rot = self.rotations()[:T]  # (T, D/2)
         x = self.wte(idx)  # (B, T, C)
         for i, block in enumerate(self.blocks):
-            x, k, v = block(x, cos, sin)
+            x, k, v = block(x, rot)
             k_cache, v_cache = cache.layer(i)
             k_cache[:, :, :T].copy_(k)  # (B, H, T, D)
             v_cache[:, :, :T].copy_(v)
@@ -177,10 +185,10 @@ class GPT(nn.Module):
         pos = cache.lengths  # (B,)
         if B and int(pos.max()) >= cache.max_len:
             raise ValueError(f"KV cache is full ({cache.max_len} positions)")
-        cos, sin = self.rope_cos[pos].unsqueeze(1), self.rope_sin[pos].unsqueeze(1)  # (B, 1, D/2)
+        rot = self.rotations()[pos].unsqueeze(1)  # (B, 1, D/2)
         x = self.wte(tokens)  # (B, C)
         for i, block in enumerate(self.blocks):
             k_cache, v_cache = cache.layer(i)
-            x = block.decode(x, cos, sin, k_cache, v_cache, pos)
+            x = block.decode(x, rot, k_cache, v_cache, pos)
         cache.lengths = pos + 1
         return self.head(x)

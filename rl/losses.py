@@ -99,17 +99,14 @@ def ppo_clip_loss(
         low = m & negative & (r < 1.0 - clip_low)
         high = m & (adv > 0) & (r > 1.0 + clip_high)
         dual = m & negative & (r > dual_clip) if dual_clip is not None else torch.zeros_like(m)
-        any_valid = bool(m.any())
-        stats = {
-            "pg_loss": float(loss.detach()),
-            "clip_frac_low": float(low.sum() / n),
-            "clip_frac_high": float(high.sum() / n),
-            "dual_clip_frac": float(dual.sum() / n),
-            "approx_kl": float(_masked(-log_ratio.detach(), m).sum() / n),
-            "ratio_mean": float(_masked(r, m).sum() / n) if any_valid else 1.0,
-            "ratio_max": float(r[m].max()) if any_valid else 1.0,
-        }
-    return loss, stats
+        none_valid = 1.0 - m.any().float()                                  # stats of an empty mask: ratio 1
+        r_max = _masked(r, m).max() if r.numel() else torch.zeros((), device=r.device)  # r > 0: zeros never win
+        values = torch.stack([                                              # one device sync for all stats
+            loss.detach().float(), low.sum() / n, high.sum() / n, dual.sum() / n,
+            _masked(-log_ratio.detach(), m).sum() / n, _masked(r, m).sum() / n + none_valid, r_max + none_valid,
+        ]).tolist()
+    keys = ("pg_loss", "clip_frac_low", "clip_frac_high", "dual_clip_frac", "approx_kl", "ratio_mean", "ratio_max")
+    return loss, dict(zip(keys, values))
 
 
 def kl_k3(logp_new: Tensor, logp_ref: Tensor, mask: Tensor, denom: float | Tensor | None = None) -> Tensor:

@@ -39,9 +39,8 @@ __all__ = ["TrainStateError", "save_train_state", "load_train_state", "is_comple
            "checkpoint_dir", "list_checkpoints", "latest_checkpoint", "prune_checkpoints", "save_checkpoint",
            "update_symlink"]
 
-MODEL, OPT_TENSORS, OPT_JSON, LOOP, RNG_TENSORS, RNG_JSON, COMPLETE = (
-    "model.safetensors", "optimizer.safetensors", "optimizer.json", "loop.json", "rng.safetensors", "rng.json",
-    "COMPLETE")
+MODEL, OPT_TENSORS, OPT_JSON, LOOP = "model.safetensors", "optimizer.safetensors", "optimizer.json", "loop.json"
+RNG_TENSORS, RNG_JSON, COMPLETE = "rng.safetensors", "rng.json", "COMPLETE"
 _RESERVED = {MODEL, OPT_TENSORS, OPT_JSON, LOOP, RNG_TENSORS, RNG_JSON, COMPLETE}
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 

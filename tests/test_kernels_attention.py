@@ -69,6 +69,11 @@ def test_fp32_self_attention(poison, T, causal, D):
     check(B=2, H=2, T=T, S=T, D=D, causal=causal, dtype=torch.float32, seed=1000 * D + 10 * T + causal)
 
 
+@pytest.mark.parametrize("causal", [True, False])
+def test_fp32_longest(poison, causal):
+    check(B=1, H=2, T=256, S=256, D=64, causal=causal, dtype=torch.float32, seed=256 + causal)
+
+
 @pytest.mark.parametrize("T,S", [(17, 100), (100, 33), (1, 130), (130, 3)])
 def test_fp32_cross_attention_lengths_differ(poison, T, S):
     check(B=1, H=3, T=T, S=S, D=32, causal=False, dtype=torch.float32, seed=T * 131 + S)

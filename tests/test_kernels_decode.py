@@ -10,7 +10,7 @@ import os
 import pytest
 import torch
 
-from kernels.decode_attention import decode_attention
+from kernels.flash_decode import decode_attention
 from kernels.flash_attention import flash_attention
 from kernels.reference import attention_ref, decode_attention_ref
 

@@ -1,6 +1,7 @@
 """Reader for files in the published bAbI format, optionally hidden in background text like the generators.
 
-Owns: `read_babi` and `BabiFormatError`. Knows nothing about generation beyond `haystack.assemble_episode`.
+Owns: `read_babi`, `parse_babi` + `babi_episode` (the same in two lazy steps), `BabiItem`, `BabiFormatError`.
+Knows nothing about generation beyond `haystack.assemble_episode`.
 
 Format: every line is `N text`, where N counts lines from 1 within a story and restarts at 1 for the next story.
 A question line is `N question<TAB>answer<TAB>supporting line numbers` (space-separated). Each question becomes one
@@ -15,6 +16,7 @@ from __future__ import annotations
 import random
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from atommem.tasks.episode import Episode, Question
@@ -28,8 +30,16 @@ class BabiFormatError(ValueError):
     """A bAbI-format file that does not follow the format; the message starts with `file:line:`."""
 
 
-def _parse(path: Path, text: str) -> list[tuple[list[str], Question]]:
-    """(statements before the question, question with support as statement indices) for every question line."""
+@dataclass
+class BabiItem:
+    """One question line: the story's statements before it and the question (support = statement indices)."""
+
+    statements: list[str]
+    question: Question
+    line: int
+
+
+def _parse(path: Path, text: str) -> list[BabiItem]:
     out = []
     statements: list[str] = []
     line_to_statement: dict[int, int] = {}
@@ -56,16 +66,43 @@ def _parse(path: Path, text: str) -> list[tuple[list[str], Question]]:
         question = fields[0].strip()
         answer = fields[1].strip() if len(fields) > 1 else ""
         if not question or not answer:
-            raise BabiFormatError(f"{where}: question line has no {'answer' if question else 'question'}; "
-                                  f"expected {_SHAPE}")
+            raise BabiFormatError(f"{where}: expected {_SHAPE}, but the line has no "
+                                  f"{'answer' if question else 'question'}")
         support = []
         for token in (fields[2].split() if len(fields) > 2 else []):
             if not token.isdigit() or int(token) not in line_to_statement:
-                raise BabiFormatError(f"{where}: supporting id {token!r} is not the number of a statement line "
-                                      f"earlier in this story; expected {_SHAPE}")
+                raise BabiFormatError(f"{where}: expected supporting ids that are numbers of earlier statement "
+                                      f"lines of this story, found {token!r}")
             support.append(line_to_statement[int(token)])
-        out.append((list(statements), Question(question, answer, sorted(set(support)))))
+        out.append(BabiItem(list(statements), Question(question, answer, sorted(set(support))), lineno))
     return out
+
+
+def parse_babi(path: str | Path) -> list[BabiItem]:
+    """Every question of a bAbI-format file, validated; cheap (no background is made here)."""
+    path = Path(path)
+    if not path.is_file():
+        problem = "is not a file" if path.exists() else "does not exist"
+        raise BabiFormatError(f"{path}:0: expected a bAbI-format file, but it {problem}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise BabiFormatError(f"{path}:0: expected UTF-8 text, found a bad byte at offset {err.start}") from None
+    items = _parse(path, text)
+    if not items:
+        raise BabiFormatError(f"{path}:0: expected at least one question line ({_SHAPE}), found none")
+    return items
+
+
+def babi_episode(item: BabiItem, haystack: Haystack | None = None, target_tokens: int | None = None,
+                 seed: int = 0) -> Episode:
+    """The episode of one question: its statements alone, or hidden in background when `target_tokens` is set."""
+    if target_tokens is None:
+        if haystack is not None:
+            raise ValueError("a bAbI haystack needs target_tokens (the context length to fill)")
+        return Episode("babi", list(item.statements), [True] * len(item.statements), [item.question])
+    return assemble_episode("babi", item.statements, [item.question], target_tokens, seed, random.Random(seed),
+                            haystack)
 
 
 def read_babi(path: str | Path, haystack: Haystack | None = None, target_tokens: int | None = None,
@@ -76,27 +113,9 @@ def read_babi(path: str | Path, haystack: Haystack | None = None, target_tokens:
     hidden among background sentences (from `haystack`, the built-in filler by default) up to that length; the
     i-th episode uses random.Random(seed + i) and records that seed.
     """
-    path = Path(path)
     if haystack is not None and target_tokens is None:
         raise ValueError("read_babi: a haystack needs target_tokens (the context length to fill)")
-    if not path.is_file():
-        problem = "is not a file" if path.exists() else "does not exist"
-        raise BabiFormatError(f"{path}:0: expected a bAbI-format file, but it {problem}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise BabiFormatError(f"{path}:0: expected UTF-8 text, found a bad byte at offset {err.start}") from None
-    parsed = _parse(path, text)
-    if not parsed:
-        raise BabiFormatError(f"{path}:0: expected at least one question line ({_SHAPE}), found none")
-    episodes = []
-    for i, (statements, question) in enumerate(parsed):
-        if target_tokens is None:
-            episodes.append(Episode("babi", statements, [True] * len(statements), [question]))
-        else:
-            episodes.append(assemble_episode("babi", statements, [question], target_tokens, seed + i,
-                                             random.Random(seed + i), haystack))
-    return episodes
+    return [babi_episode(item, haystack, target_tokens, seed + i) for i, item in enumerate(parse_babi(path))]
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ TEMPLATES = (
     "No one recorded who first practised {craft} among the {dir} {artisans}.",
     "Some say the {weather} carries the scent of {plants} from the {dir} {land}.",
     "By {era}, {craft} had become a respected trade.",
-    "The {adj} light of {sky} lingered over the {land}.",
+    "The {adj} light of the {sky} lingered over the {land}.",
     "{plants} and {plants} cover most of the {adj} {land}.",
     "The {hist} of {era} relied on {material} more than on gold.",
     "Even in {season}, the {land} stays {adj}.",

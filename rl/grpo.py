@@ -1,0 +1,159 @@
+"""GRPO on the final answer's reward, written here (no trainer library).
+
+Each iteration draws `rl_tasks` episodes and runs each `group_size` times with the current policy, sampling at
+`temperature`, all in one lockstep batch with the KV cache. The sampled token ids and their log-probs are kept as
+they were sampled. For episode i of group g with reward r_i (mean exact match over its questions):
+
+    A_i = r_i - mean_{j in g} r_j                   (divided by the group's std only with normalize_std)
+
+and A_i is put on every generated token of every step of episode i; each step is its own row. Groups whose rewards
+are all equal carry no signal and are skipped (counted). Loss over the sampled rows' action tokens:
+
+    L = - token_mean( max( min(rho A, clip(rho, 1 - 0.2, 1 + 0.28) A), 3 A ) if A < 0 else min(...) )
+        + kl_coef * KL_k3(pi || pi_ref) - entropy_coef * H(pi),   rho = pi(a | o) / pi_old(a | o)
+
+(rl/losses.py). One optimizer step per iteration, or `ppo_epochs` passes over the same rows.
+Departures from the paper, said plainly: at most `rl_max_rows` rows per update are used, drawn uniformly from the
+iteration's steps (an unbiased estimate of the same objective, to bound the cost on a CPU); the reference model for
+the KL term is the SFT checkpoint and is only built when kl_coef > 0.
+"""
+from __future__ import annotations
+
+import copy
+import random
+import time
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from atommem.agent import run_episodes
+from atommem.model_policy import ModelPolicy, SamplingConfig
+from atommem.tasks.registry import generate
+from rl.advantages import group_advantages
+from rl.batching import action_logprobs, collate
+from rl.data import agent_config
+from rl.losses import entropy_bonus, kl_k3, ppo_clip_loss
+from rl.sft import check_finite, make_optimizer
+from rl.train_state import latest_checkpoint, load_train_state, save_checkpoint
+
+
+@dataclass
+class RLRow:
+    obs_ids: list[int]
+    action_ids: list[int]
+    old_logprobs: list[float]
+    advantage: float
+
+
+def rollout_batch(cfg, model, tok, it: int):
+    """G rollouts of each of rl_tasks fresh training episodes; returns (trajectories, group ids)."""
+    rng = random.Random(cfg.seed * 7 + it)
+    episodes, groups = [], []
+    for t in range(cfg.rl_tasks):
+        family = cfg.families[(it * cfg.rl_tasks + t) % len(cfg.families)]
+        length = rng.randint(cfg.train_tokens // 2, cfg.train_tokens)
+        ep = generate(family, length, (cfg.seed * 1000 + 900) * 100_000 + it * cfg.rl_tasks + t)
+        episodes += [ep] * cfg.group_size
+        groups += [t] * cfg.group_size
+    policy = ModelPolicy(model, tok, SamplingConfig(greedy=False, temperature=cfg.temperature,
+                                                   max_action_tokens=cfg.max_action_tokens, seed=cfg.seed * 1000 + it))
+    visible = rng.random() >= cfg.hidden_question_frac
+    return run_episodes(episodes, policy, agent_config(cfg, visible)), groups
+
+
+def rows_from(trajectories, groups, cfg):
+    rewards = torch.tensor([t.reward for t in trajectories], dtype=torch.float32)
+    adv, valid = group_advantages(rewards, torch.tensor(groups), cfg.normalize_std)
+    rows = []
+    for traj, a, ok in zip(trajectories, adv.tolist(), valid.tolist()):
+        if ok:
+            rows += [RLRow(s.action.obs_ids, s.action.action_ids, s.action.logprobs, a)
+                     for s in traj.steps if s.action.action_ids]
+    n_groups = len(set(groups))
+    skipped = n_groups - len({g for g, ok in zip(groups, valid.tolist()) if ok})
+    return rows, rewards, skipped
+
+
+def _pad(values: list[list[float]], A: int) -> torch.Tensor:
+    out = torch.zeros(len(values), A)
+    for b, v in enumerate(values):
+        out[b, : len(v)] = torch.tensor(v)
+    return out
+
+
+def policy_update(cfg, model, ref_model, opt, rows: list[RLRow]) -> dict:
+    n_tokens = sum(len(r.action_ids) for r in rows)
+    stats_sum: dict = {}
+    for _ in range(cfg.ppo_epochs):
+        opt.zero_grad(set_to_none=True)
+        for start in range(0, len(rows), cfg.rl_microbatch):
+            mb = rows[start:start + cfg.rl_microbatch]
+            idx, pos, targets, mask = collate(mb)
+            logp, ent = action_logprobs(model, idx, pos, targets, cfg.temperature, with_entropy=True)
+            old = _pad([r.old_logprobs for r in mb], logp.shape[1])
+            adv = torch.tensor([r.advantage for r in mb])
+            loss, stats = ppo_clip_loss(logp, old, adv, mask, cfg.clip_low, cfg.clip_high, cfg.dual_clip,
+                                        denom=n_tokens)
+            if cfg.kl_coef > 0:
+                with torch.no_grad():
+                    ref_logp, _ = action_logprobs(ref_model, idx, pos, targets, cfg.temperature)
+                kl = kl_k3(logp, ref_logp, mask, denom=n_tokens)
+                loss = loss + cfg.kl_coef * kl
+                stats["kl_ref"] = kl.item() * n_tokens / max(int(mask.sum()), 1)
+            ent_mean = entropy_bonus(ent.detach(), mask).item()
+            if cfg.entropy_coef > 0:
+                loss = loss - cfg.entropy_coef * entropy_bonus(ent, mask, denom=n_tokens)
+            check_finite(loss, "rl", 0)
+            loss.backward()
+            w = int(mask.sum()) / n_tokens
+            for k, v in {**stats, "entropy": ent_mean}.items():
+                stats_sum[k] = stats_sum.get(k, 0.0) + w * float(v) / cfg.ppo_epochs
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
+        opt.step()
+    stats_sum["grad_norm"] = grad_norm
+    return stats_sum
+
+
+def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = False, progress: bool = True):
+    opt = make_optimizer(model, cfg.rl_lr, 0.0)
+    ref_model = copy.deepcopy(model).eval() if cfg.kl_coef > 0 else None
+    it = 0
+    last = latest_checkpoint(ckpt_dir) if resume else None
+    if last is not None:
+        tensors, loop = load_train_state(last, opt)
+        model.load_state_dict(tensors)
+        it = loop["step"]
+    bar = tqdm(total=cfg.rl_iters, initial=it, desc="grpo", disable=not progress, dynamic_ncols=True)
+    rng = random.Random(cfg.seed + 4242)
+    while it < cfg.rl_iters:
+        t0 = time.time()
+        model.eval()
+        trajs, groups = rollout_batch(cfg, model, tok, it)
+        t_roll = time.time() - t0
+        rows, rewards, skipped = rows_from(trajs, groups, cfg)
+        metrics = {"reward": rewards.mean().item(), "skipped_groups": skipped, "rows": len(rows),
+                   "rollout_s": t_roll, "agent_steps_per_s": sum(len(t.steps) for t in trajs) / t_roll}
+        for key in trajs[0].stats:
+            metrics[key] = sum(t.stats[key] for t in trajs) / len(trajs)
+        if rows:
+            random.Random(rng.random()).shuffle(rows)
+            rows = rows[: cfg.rl_max_rows]
+            model.train()
+            t1 = time.time()
+            metrics.update(policy_update(cfg, model, ref_model, opt, rows))
+            n_tok = sum(len(r) for r in (r.obs_ids + r.action_ids for r in rows))
+            metrics["tokens_per_s"] = n_tok * cfg.ppo_epochs / (time.time() - t1)
+            model.eval()
+        it += 1
+        if evaluate is not None and (it % max(1, cfg.rl_iters // 4) == 0 or it == cfg.rl_iters):
+            metrics.update(evaluate(model))
+        logger.log("rl", it, **metrics)
+        bar.update(1)
+        bar.set_postfix(reward=f"{metrics['reward']:.3f}", skipped=skipped)
+        if it % max(1, cfg.rl_iters // 4) == 0 or it == cfg.rl_iters:
+            save_checkpoint(ckpt_dir, it, model_tensors=model.state_dict(), optimizer=opt,
+                            loop_state={"stage": "rl", "step": it})
+    bar.close()
+    model.eval()
+    return model

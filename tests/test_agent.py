@@ -1,0 +1,112 @@
+"""The episode loop: caps hold under adversarial policies, workflows forbid what they forbid, chunking, records."""
+import random
+
+import pytest
+
+from atommem.agent import AgentConfig, EpisodeRun, make_chunks, run_episodes
+from atommem.policy import Action
+from atommem.tasks.episode import count_tokens
+from atommem.tasks.registry import generate
+
+
+class Scripted:
+    """Returns the same text (or a function of the observation) at every step."""
+    name = "scripted"
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def act(self, observations):
+        return [Action(self.fn(o)) for o in observations]
+
+
+def _bound(ep, cfg):
+    n_chunks = len(make_chunks(ep.sentences, ep.is_fact, cfg.chunk_tokens))
+    return n_chunks * (cfg.max_rereads + 1) + len(ep.questions) * (cfg.max_answer_reads + 1)
+
+
+ADVERSARIES = {
+    "random_text": lambda o: "".join(random.Random(len(o.chunk) + len(o.query)).choice("<>/readt1: x") for _ in range(60)),
+    "only_reads": lambda o: "<read>Mary</read>",
+    "only_deletes": lambda o: "<delete>1</delete>",
+    "endless_answers": lambda o: "<answer>kitchen</answer>" * 5,
+    "creates_forever": lambda o: "<create>x</create><read>x</read>" * 3,
+    "nothing": lambda o: "",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ADVERSARIES))
+def test_caps_hold_under_adversarial_policies(name):
+    cfg = AgentConfig(max_rereads=3, max_answer_reads=2)
+    eps = [generate("qa1", 512, 11), generate("kv", 300, 12)]
+    trajs = run_episodes(eps, Scripted(ADVERSARIES[name]), cfg)
+    for ep, t in zip(eps, trajs):
+        assert len(t.steps) <= _bound(ep, cfg)
+        assert len(t.answers) == len(ep.questions)
+        assert 0.0 <= t.reward <= 1.0
+
+
+def test_read_rereads_then_moves_on():
+    ep = generate("qa1", 256, 3)
+    cfg = AgentConfig(max_rereads=2)
+    t = run_episodes([ep], Scripted(lambda o: "<read>x</read>" if o.phase == "read" else "<answer>a</answer>"), cfg)[0]
+    n_chunks = len(make_chunks(ep.sentences, ep.is_fact, cfg.chunk_tokens))
+    assert sum(1 for s in t.steps if s.phase == "read") == n_chunks * 3
+
+
+@pytest.mark.parametrize("workflow,forbidden", [("memagent", "<create>a: b</create>"), ("no-update", "<update>1: a</update>"),
+                                                ("no-delete", "<delete>1</delete>"), ("no-scratch", "<scratch>x</scratch>"),
+                                                ("no-store", "<read>x</read>")])
+def test_workflows_forbid_what_they_forbid(workflow, forbidden):
+    ep = generate("kv", 256, 4)
+    run = EpisodeRun(ep, AgentConfig(workflow=workflow))
+    obs = run.observe()
+    step = run.step(obs, Action(forbidden))
+    assert step.ops == [] and any("not allowed" in e for e in step.errors)
+
+
+def test_answer_only_workflows_skip_reading_and_show_retrieval():
+    ep = generate("qa1", 512, 5)
+    for wf in ("rag", "append", "full"):
+        run = EpisodeRun(ep, AgentConfig(workflow=wf))
+        obs = run.observe()
+        assert obs.phase == "answer"
+        assert obs.memory or obs.chunk, wf
+        assert run.step(obs, Action("<create>x</create>")).errors
+
+
+def test_rag_indexes_every_sentence_append_only_facts():
+    ep = generate("qa1", 512, 6)
+    assert len(EpisodeRun(ep, AgentConfig(workflow="rag")).engine) == len(ep.sentences)
+    assert len(EpisodeRun(ep, AgentConfig(workflow="append")).engine) == sum(ep.is_fact)
+
+
+def test_chunks_cover_the_context_in_order_and_respect_the_budget():
+    ep = generate("qa2", 1024, 7)
+    chunks = make_chunks(ep.sentences, ep.is_fact, 32)
+    assert [s for c, _ in chunks for s in c] == ep.sentences
+    assert all(sum(count_tokens(s) for s in c) <= 32 or len(c) == 1 for c, _ in chunks)
+
+
+def test_long_sentence_is_cut_at_word_boundaries():
+    words = [f"w{i}" for i in range(100)]
+    chunks = make_chunks([" ".join(words) + "."], [False], 16)
+    assert " ".join(s for c, _ in chunks for s in c) == " ".join(words) + "."
+    assert all(count_tokens(c[0]) <= 16 for c, _ in chunks)
+
+
+def test_hidden_questions_are_not_shown_while_reading():
+    ep = generate("qa1", 256, 8)
+    run = EpisodeRun(ep, AgentConfig(questions_visible=False))
+    assert run.observe().questions == []
+    run2 = EpisodeRun(ep, AgentConfig(questions_visible=True))
+    assert run2.observe().questions == [q.text for q in ep.questions]
+
+
+def test_answers_are_scored_against_their_own_question():
+    ep = generate("qa1", 512, 9, n_questions=2)
+    gold = [q.answer for q in ep.questions]
+    answers = iter(gold[::-1])
+    t = run_episodes([ep], Scripted(lambda o: f"<answer>{next(answers)}</answer>" if o.phase == "answer" else ""),
+                     AgentConfig())[0]
+    assert t.scores == [float(a == b) for a, b in zip(gold[::-1], gold)]
