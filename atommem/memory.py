@@ -16,8 +16,9 @@ Contract (ARCHITECTURE.md section 2):
   recency, the most recently created/updated first. `on_full="evict"` evicts the oldest created entry.
 
 Design choices:
-- Vectors and exact top-k search live in `atommem.embed.VectorIndex` (a transposed float32 matrix; a read at 10^5
-  entries costs well under a millisecond plus an O(n) argpartition); this file keeps ids, texts and positions.
+- Vectors and exact top-k search live in `atommem.embed.VectorIndex` (a transposed float32 matrix read only at the
+  query's non-zero rows, argpartition over the entries that score > min_score: ~0.3 ms per read at 10^5 entries,
+  bench/bench_engine.py); this file keeps ids, texts, positions and counters.
 - The clock ticks on every create and update; `Entry.updated` is the recency used for ties.
 - `snapshot()` stores texts, not vectors: restoring re-embeds, so files stay small and embedder-agnostic.
 """

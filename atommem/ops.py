@@ -22,7 +22,8 @@ Design choices:
   up to 32 chars); input beyond MAX_INPUT_CHARS is cut, and the cut is reported.
 - No nesting: an op's content runs to the next tag token. If that token is not the op's own closing tag, the op is
   dropped ("unclosed <create>") and scanning resumes AT that token, so `<create>x<read>q</read>` still yields the
-  read. A `<` that does not form a tag token (`a < b`) is plain text.
+  read. An unknown `<foo>...</foo>` is one error, skipped whole. A `<` that does not form a tag token (`a < b`) is
+  plain text.
 - Whitespace between ops is ignored and content is stripped, so format -> parse is the identity on ops whose texts
   are stripped and contain no `<`/`>`.
 - Indices are ASCII digits only, at most 9 of them (int() of a 5000-digit string raises in Python >= 3.11).

@@ -11,7 +11,7 @@ On a GPU: bf16 by default, timed with triton.testing.do_bench. On a CPU, Triton 
 fp32 on small sizes, timed with the best of a few wall-clock repeats; this finishes in well under a minute.
 Timings are reported, never asserted.
 
-Run: .venv/bin/python bench/bench_kernels.py [--seq-lens 512 1024] [--head-dims 64 128] [--no-causal]
+Run: .venv/bin/python bench/bench_kernels.py [--seq-lens 512 1024] [--head-dims 64 128] [--no-causal] [--threads 2]
 """
 import argparse
 import json
@@ -32,12 +32,13 @@ def attention_flops(B, H, T, D, causal):
     return flops / 2 if causal else flops
 
 
-def cpu_time_ms(fn, reps=5):
-    """Best wall-clock milliseconds of fn() over `reps` runs after one warm-up call (the minimum is the
-    least disturbed by other processes on a shared CPU)."""
+def cpu_time_ms(fn, min_reps=5, max_reps=30, budget_s=0.3):
+    """Best wall-clock milliseconds of fn() after one warm-up call: at least min_reps runs, more while
+    under budget_s. The minimum is the figure least disturbed by other processes on a shared CPU."""
     fn()
     times = []
-    for _ in range(reps):
+    spent = time.perf_counter()
+    while len(times) < min_reps or (len(times) < max_reps and time.perf_counter() - spent < budget_s):
         start = time.perf_counter()
         fn()
         times.append((time.perf_counter() - start) * 1e3)
@@ -91,6 +92,8 @@ def main():
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--heads", type=int, default=None)
     p.add_argument("--no-causal", action="store_true")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (1 keeps timings steady on a shared machine)")
     p.add_argument("--max-reference-len", type=int, default=4096,
                    help="skip the plain-math reference above this length (it stores the T x T matrix)")
     args = p.parse_args()
@@ -103,11 +106,12 @@ def main():
         print(f"# device: {torch.cuda.get_device_name()}, timer: triton.testing.do_bench")
     else:
         device, dtype = "cpu", torch.float32
+        torch.set_num_threads(args.threads)
         seq_lens = args.seq_lens or [128, 256, 512, 1024]
         head_dims = args.head_dims or [32, 64]
         B, H = args.batch or 1, args.heads or 4
         print("# Triton timings need a GPU; on this CPU only the reference and SDPA paths are timed "
-              f"(fp32, {torch.get_num_threads()} threads, best of 5 wall-clock runs).")
+              f"(fp32, torch threads: {torch.get_num_threads()}, best of 5-30 wall-clock runs).")
     causal = not args.no_causal
 
     rows = []

@@ -10,8 +10,9 @@ importing this package never imports triton, and TRITON_INTERPRET can still be s
     cross_entropy(logits, targets, ignore_index=-100) logits (N, V), targets (N,) -> mean loss (0-dim, fp32)
 
 Files: reference.py (PyTorch math), dispatch.py (the switch), flash_attention.py, flash_decode.py,
-rmsnorm.py, fused_cross_entropy.py (Triton). No submodule is named like a public function: importing
-`kernels.<name>` would otherwise replace the function `kernels.<name>` with the module.
+rmsnorm.py, fused_cross_entropy.py (Triton), compile_check.py (GPU compile check without a GPU).
+No submodule is named like a public function: importing `kernels.<name>` would otherwise replace the
+function `kernels.<name>` with the module.
 
 Tests: TRITON_INTERPRET=1 .venv/bin/python -m pytest -n 2 tests/test_kernels*.py
 """

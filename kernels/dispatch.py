@@ -8,13 +8,11 @@ The switch is the environment variable ATOMMEM_KERNELS:
 A kernel may also refuse a shape it does not support (e.g. a head dim over 128); it then degrades
 to the reference. The first choice made for each kernel is logged once to stderr.
 
-Knows nothing about the kernels themselves. Run `python -m kernels.dispatch` to print the current choice.
+Knows nothing about the kernels themselves. Test: .venv/bin/python -m pytest tests/test_kernels_dispatch.py
 """
 import logging
 import os
 import sys
-
-import torch
 
 log = logging.getLogger("atommem.kernels")
 if not log.handlers:
@@ -69,7 +67,3 @@ def reset_log():
     """Forget what was logged, so the next choice per kernel is logged again (used by tests)."""
     _logged.clear()
 
-
-if __name__ == "__main__":
-    for device in ("cpu",) + (("cuda",) if torch.cuda.is_available() else ()):
-        print(device, choose("probe", torch.empty(0, device=device)))

@@ -107,7 +107,8 @@ class _RMSNorm(torch.autograd.Function):
         dx = torch.empty((R, D), device=x2.device, dtype=x2.dtype)
         BLOCK_D, BLOCK_R, warps = _tiles(D)
         tiles = triton.cdiv(R, BLOCK_R)
-        programs = min(tiles, 4 if _interpreting() else 4 * torch.cuda.get_device_properties(x2.device).multi_processor_count)
+        sms = 1 if _interpreting() else torch.cuda.get_device_properties(x2.device).multi_processor_count
+        programs = min(tiles, 4 * sms)  # partial dw rows to sum; 4 under the interpreter
         dw_part = torch.empty((programs, D), device=x2.device, dtype=torch.float32)
         _rms_bwd[(programs,)](x2, weight, dy2, rstd, dx, dw_part, x2.stride(0), dy2.stride(0), dx.stride(0), R,
                               D=D, BLOCK_D=BLOCK_D, BLOCK_R=BLOCK_R, num_warps=warps)

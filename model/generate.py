@@ -8,7 +8,7 @@ Owns two functions:
 relies on that identity. Top-k / top-p only decide which tokens may be drawn.
 
 Knows nothing about tokenizers, memory operations or the trainer. The model only needs `prefill`,
-`decode_step`, `forward` and a `config` with max_seq_len / n_layers / n_heads / head_dim.
+`decode_step`, `hidden`, `head`, `device` and a `config` with max_seq_len / n_layers / n_heads / head_dim.
 """
 from __future__ import annotations
 
@@ -56,7 +56,9 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, 
         scaled = logits / temperature
         logp = torch.log_softmax(scaled, dim=-1)  # (B, V)
         probs = torch.softmax(filter_logits(scaled, top_k, top_p), dim=-1)
-        tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
+        if generator is not None and generator.device != probs.device:
+            probs = probs.to(generator.device)  # e.g. a CPU generator for a model on the GPU
+        tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1).to(logits.device)  # (B,)
     return tokens, logp.gather(1, tokens[:, None]).squeeze(1)
 
 
@@ -98,8 +100,8 @@ def generate(model, prompts: list[list[int]], max_new_tokens: int, stop_ids: set
     idx = torch.zeros(B, T, dtype=torch.long)  # (B, T), right-padded with token 0
     for b, p in enumerate(prompts):
         idx[b, : len(p)] = torch.tensor(p, dtype=torch.long)
-    cache = KVCache.for_model(model.config, B, T + max_new_tokens - 1 if max_new_tokens > 1 else T,
-                              device=device, dtype=model.wte.weight.dtype)
+    cache = KVCache.for_model(model.config, B, T + max_new_tokens - 1,  # the last token is never fed back
+                              device=device, dtype=next(model.parameters()).dtype)
     stop_tensor = torch.tensor(sorted(stops), dtype=torch.long, device=device)
     active = list(range(B))  # result index of each cache row
     logits = model.prefill(idx.to(device), lengths.to(device), cache)  # (B, V)
@@ -129,20 +131,19 @@ def score(model, input_ids: torch.Tensor, mask: torch.Tensor, temperature: float
 
     input_ids (B, T) long; mask (B, T) bool with mask[:, 0] False. Returns (logprobs, entropy), both
     (B, T) float32: logprobs[b, t] = log softmax(z[b, t-1] / tau)[input_ids[b, t]] and entropy[b, t] the
-    entropy of that same distribution, where mask is True, and 0 elsewhere.
+    entropy of that same distribution, where mask is True, and 0 elsewhere. The output head runs only at
+    the masked positions (actions are usually a small part of each row).
     """
     if input_ids.shape != mask.shape or input_ids.dim() != 2:
         raise ValueError(f"input_ids and mask must both be (B, T), got {tuple(input_ids.shape)} and {tuple(mask.shape)}")
     if bool(mask[:, 0].any()):
         raise ValueError("mask[:, 0] must be False: the first token has no context to be scored from")
-    mask = mask.to(torch.bool)
-    logits = model(input_ids)[:, :-1].float() / temperature  # (B, T-1, V): position t-1 predicts t
-    logp_all = F.log_softmax(logits, dim=-1)  # (B, T-1, V)
-    target = input_ids[:, 1:]  # (B, T-1)
-    logp = logp_all.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
-    entropy = -(logp_all.exp() * logp_all).sum(-1)  # (B, T-1)
-    zero = logp.new_zeros(logp.shape[0], 1)
-    m = mask[:, 1:]
-    logp = torch.cat((zero, logp.masked_fill(~m, 0.0)), dim=1)  # (B, T)
-    entropy = torch.cat((zero, entropy.masked_fill(~m, 0.0)), dim=1)  # (B, T)
-    return logp, entropy
+    B, T = input_ids.shape
+    rows, cols = mask.to(torch.bool).nonzero(as_tuple=True)  # (N,) each: scored positions
+    hidden = model.hidden(input_ids)  # (B, T, C)
+    logits = model.head(hidden[rows, cols - 1]).float() / temperature  # (N, V): position t-1 predicts t
+    logp_all = F.log_softmax(logits, dim=-1)  # (N, V)
+    logp = logp_all.gather(1, input_ids[rows, cols].unsqueeze(1)).squeeze(1)  # (N,)
+    entropy = -(logp_all.exp() * logp_all).sum(-1)  # (N,)
+    zeros = logp.new_zeros(B, T)
+    return zeros.index_put((rows, cols), logp), zeros.index_put((rows, cols), entropy)

@@ -153,3 +153,5 @@ def test_score_matches_manual_and_has_gradients():
     assert all(g is not None for g in grads) and sum(g.abs().sum() for g in grads) > 0
     with pytest.raises(ValueError, match="mask"):
         score(model, ids, torch.ones_like(mask))
+    logp, ent = score(model, ids, torch.zeros_like(mask))  # nothing to score
+    assert not logp.any() and not ent.any()

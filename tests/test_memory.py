@@ -313,3 +313,13 @@ def test_restore_of_random_state_is_identical():
     back.restore(json.loads(json.dumps(eng.snapshot())))
     assert back.snapshot() == eng.snapshot()
     assert back.refresh_view() == eng.refresh_view()
+
+
+def test_engine_imports_no_model_code():
+    import subprocess
+    import sys
+    code = ("import sys, atommem.memory, atommem.ops, atommem.embed;"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'model', 'rl', 'triton')];"
+            "print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,111 @@
+"""Agent benchmark: inference speed of the learned policy, and cost per episode as the context grows.
+
+Part 1 (throughput): agent steps/s and generated+prefilled tokens/s of the learned policy with 1 and 64 episodes in
+lockstep. Part 2 (scaling): seconds and peak memory (RSS growth) per episode at 1k ... 128k tokens (add 1m with
+--long): cost should grow linearly with length and memory stay flat, since the agent only ever holds one chunk.
+Uses runs/latest when a trained policy exists (else a randomly initialised tiny model: the same cost, meaningless
+answers). Prints tables and ends with one JSON line. Never asserts timings.
+
+    .venv/bin/python bench/bench_agent.py [--ckpt runs/latest] [--long]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import time
+
+import torch
+
+from atommem.agent import AgentConfig, run_episodes
+from atommem.evaluate import length_label
+from atommem.model_policy import ModelPolicy, PolicyLoadError, SamplingConfig, load_policy
+from atommem.tasks.registry import generate
+from atommem.teacher import TeacherPolicy
+
+
+class Counting:
+    """Wraps a model policy to count steps and tokens."""
+
+    def __init__(self, inner):
+        self.inner, self.name = inner, inner.name
+        self.steps = self.tokens = 0
+
+    def act(self, observations):
+        actions = self.inner.act(observations)
+        self.steps += len(actions)
+        self.tokens += sum(len(a.obs_ids) + len(a.action_ids) for a in actions)
+        return actions
+
+
+def load(ckpt: str):
+    try:
+        policy, agent = load_policy(ckpt)
+        return policy, AgentConfig(**agent), f"trained policy {ckpt}"
+    except PolicyLoadError:
+        from model.config import GPTConfig
+        from model.gpt import GPT
+        from rl.config import TrainConfig
+        from rl.data import teacher_trajectories, train_tokenizer, training_episodes
+        cfg = TrainConfig.preset_named("tiny")
+        tok = train_tokenizer(cfg, teacher_trajectories(cfg, training_episodes(cfg, 40, stream=9)))
+        model = GPT(GPTConfig.preset("tiny", vocab_size=tok.vocab_size, max_seq_len=cfg.max_seq_len)).eval()
+        return ModelPolicy(model, tok, SamplingConfig()), AgentConfig(), "untrained tiny model (no runs/latest)"
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def throughput(policy, agent, batch: int) -> dict:
+    eps = [generate(("qa1", "kv", "vt")[i % 3], 1024, 70_000 + i) for i in range(batch)]
+    counter = Counting(policy)
+    t0 = time.time()
+    run_episodes(eps, counter, agent)
+    dt = time.time() - t0
+    return {"batch": batch, "steps_per_s": counter.steps / dt, "tokens_per_s": counter.tokens / dt, "seconds": dt}
+
+
+def scaling(policy, agent, lengths, name: str) -> list[dict]:
+    rows = []
+    for n in lengths:
+        ep = generate("kv", n, 90_000 + n)
+        base = rss_mb()
+        t0 = time.time()
+        traj = run_episodes([ep], policy, agent)[0]
+        dt = time.time() - t0
+        rows.append({"policy": name, "length": length_label(n), "tokens": n, "seconds": dt, "steps": len(traj.steps),
+                     "ms_per_1k_tokens": 1000 * dt / n * 1024, "peak_rss_growth_mb": rss_mb() - base,
+                     "reward": traj.reward})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ckpt", default="runs/latest")
+    ap.add_argument("--long", action="store_true", help="add the 1m-token episode (minutes on a CPU)")
+    ap.add_argument("--max-len", default="128k")
+    args = ap.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    policy, agent, what = load(args.ckpt)
+    print(f"# agent benchmark: {what}; {platform.processor() or platform.machine()}, {torch.get_num_threads()} "
+          f"threads, {time.strftime('%Y-%m-%d')}")
+    tp = [throughput(policy, agent, b) for b in (1, 64)]
+    print("\n| episodes in lockstep | agent steps/s | tokens/s | seconds |\n|---|---|---|---|")
+    for r in tp:
+        print(f"| {r['batch']} | {r['steps_per_s']:.1f} | {r['tokens_per_s']:.0f} | {r['seconds']:.1f} |")
+    from atommem.tasks.episode import parse_length
+    top = parse_length(args.max_len)
+    lengths = [n for n in (1024, 4096, 16384, 131072) if n <= top] + ([1 << 20] if args.long else [])
+    sc = scaling(policy, agent, lengths, "learned") + scaling(TeacherPolicy(), agent, lengths, "teacher")
+    print("\n| policy | length | steps | seconds | ms per 1k tokens | peak RSS growth MB | reward |\n"
+          "|---|---|---|---|---|---|---|")
+    for r in sc:
+        print(f"| {r['policy']} | {r['length']} | {r['steps']} | {r['seconds']:.2f} | {r['ms_per_1k_tokens']:.1f} | "
+              f"{r['peak_rss_growth_mb']:.1f} | {r['reward']:.2f} |")
+    print(json.dumps({"bench": "agent", "policy": what, "throughput": tp, "scaling": sc}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Training end to end on the smoke preset: loss falls, reward computed, checkpoints written, reloaded and resumed
+exactly; a NaN stops the run and leaves the last checkpoint intact."""
+import json
+import random
+
+import pytest
+import torch
+
+from atommem.model_policy import load_policy
+from rl.config import TrainConfig
+from rl.data import sft_rows, teacher_trajectories, train_tokenizer, training_episodes
+from rl.metrics import MetricsLogger, read_metrics
+from rl.pipeline import build_model, train
+from rl.sft import NonFiniteLoss, run_sft
+from rl.train_state import is_complete, latest_checkpoint
+
+pytestmark = pytest.mark.usefixtures("reference_kernels")
+
+
+@pytest.fixture(scope="module")
+def smoke_data():
+    cfg = TrainConfig.preset_named("smoke", sft_steps=20, ckpt_every=10, eval_every=1000)
+    trajs = teacher_trajectories(cfg, training_episodes(cfg, 20, stream=1))
+    tok = train_tokenizer(cfg, trajs)
+    return cfg, tok, sft_rows(cfg, tok, trajs)
+
+
+@pytest.mark.slow
+def test_smoke_pipeline_end_to_end(tmp_path):
+    cfg = TrainConfig.preset_named("smoke")
+    results = train(cfg, tmp_path / "run", progress=False)
+    sft = read_metrics(tmp_path / "run" / "metrics.jsonl", stage="sft")
+    losses = [m["loss"] for m in sft if "loss" in m]
+    assert losses[-1] < losses[0], "the SFT loss must fall"
+    rl = [m for m in read_metrics(tmp_path / "run" / "metrics.jsonl", stage="rl") if "reward" in m]
+    assert len(rl) == cfg.rl_iters and all(0.0 <= m["reward"] <= 1.0 for m in rl)
+    assert set(results) == {"teacher", "sft", "sft+grpo"}
+    assert results["teacher"]["mean_accuracy"] > 0.9
+    policy, agent = load_policy(tmp_path / "run" / "policy")
+    assert agent["workflow"] == "atommem" and policy.model.config.vocab_size == cfg.vocab_size
+    assert (tmp_path / "latest").is_symlink()
+    assert (tmp_path / "run" / "results.md").read_text().count("|") > 10
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_resume_equals_uninterrupted(tmp_path, smoke_data):
+    cfg, tok, rows = smoke_data
+    straight = build_model(cfg, tok.vocab_size)
+    run_sft(cfg, straight, rows, tmp_path / "a", MetricsLogger(tmp_path / "a.jsonl"), progress=False)
+
+    class Crash(MetricsLogger):
+        def log(self, stage, step, **values):
+            if step >= 20:
+                raise KeyboardInterrupt("killed")
+            return super().log(stage, step, **values)
+
+    cfg_long = TrainConfig.preset_named("smoke", sft_steps=20, ckpt_every=10, eval_every=1000)
+    interrupted = build_model(cfg_long, tok.vocab_size)
+    with pytest.raises(KeyboardInterrupt):
+        run_sft(cfg_long, interrupted, rows, tmp_path / "b", Crash(tmp_path / "b.jsonl"), progress=False)
+    assert latest_checkpoint(tmp_path / "b").name.endswith("10")
+    resumed = build_model(cfg_long, tok.vocab_size)
+    run_sft(cfg_long, resumed, rows, tmp_path / "b", MetricsLogger(tmp_path / "b.jsonl"), resume=True,
+            progress=False)
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a), "a resumed run must end where an uninterrupted one does"
+
+
+def test_nan_stops_the_run_and_keeps_the_last_checkpoint(tmp_path, smoke_data):
+    cfg, tok, rows = smoke_data
+    cfg = TrainConfig.preset_named("smoke", sft_steps=10, ckpt_every=10, eval_every=1000)
+    model = build_model(cfg, tok.vocab_size)
+    run_sft(cfg, model, rows, tmp_path / "c", MetricsLogger(tmp_path / "c.jsonl"), progress=False)
+    good = latest_checkpoint(tmp_path / "c")
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    cfg2 = TrainConfig.preset_named("smoke", sft_steps=20, ckpt_every=1, eval_every=1000)
+    with pytest.raises(NonFiniteLoss, match="intact"):
+        run_sft(cfg2, model, rows, tmp_path / "c", MetricsLogger(tmp_path / "c.jsonl"), progress=False)
+    assert latest_checkpoint(tmp_path / "c") == good and is_complete(good)
+
+
+def test_sft_rows_put_the_loss_on_actions_only(smoke_data):
+    cfg, tok, rows = smoke_data
+    from atommem.observation import END_TOKEN
+    from rl.batching import collate
+    end = tok.token_id(END_TOKEN)
+    assert all(r.action_ids[-1] == end for r in rows)
+    idx, pos, targets, mask = collate(rows[:8])
+    for b, r in enumerate(rows[:8]):
+        assert targets[b][mask[b]].tolist() == r.action_ids
+        assert idx[b, pos[b, 0] + 1].item() == r.action_ids[0]
