@@ -5,7 +5,7 @@ PRESET  ?= tiny
 OUT     ?= runs/$(PRESET)
 NPROC   ?= 2
 
-.PHONY: install test test-fast train bench ablations clean
+.PHONY: install test test-fast train train-ddp bench ablations clean
 
 install: .venv/.installed
 
@@ -25,6 +25,10 @@ test-fast: install
 train: install
 	$(PY) -m atommem.cli train --preset $(PRESET) --out $(OUT)
 
+# Data-parallel training (rl/distributed.py): NPROC processes, gloo on CPU, nccl + bf16 autocast on GPUs.
+train-ddp: install
+	.venv/bin/torchrun --standalone --nproc_per_node=$(NPROC) -m rl.ddp_train --preset $(PRESET) --out $(OUT)
+
 bench: install
 	$(PY) bench/bench_kernels.py
 	$(PY) bench/bench_engine.py
@@ -32,3 +36,6 @@ bench: install
 
 clean:
 	rm -rf .venv runs .pytest_cache
+
+ablations: install
+	$(PY) -m rl.ablations --preset $(PRESET)

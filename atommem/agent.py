@@ -116,11 +116,14 @@ def _tail(sentences: list[str], budget: int) -> list[str]:
 class EpisodeRun:
     """One episode advancing step by step under a workflow."""
 
-    def __init__(self, episode: Episode, config: AgentConfig):
+    def __init__(self, episode: Episode, config: AgentConfig, engine: MemoryEngine | None = None):
+        """`engine`: continue on an existing memory (the chat keeps one across turns); default a fresh one."""
         self.episode, self.config = episode, config
         self.workflow = wf = get_workflow(config.workflow)
-        self.engine = MemoryEngine(MemoryConfig(top_k=wf.top_k or config.top_k,
-                                                capacity=wf.capacity or config.capacity, on_full=config.on_full))
+        if engine is None:
+            engine = MemoryEngine(MemoryConfig(top_k=wf.top_k or config.top_k,
+                                               capacity=wf.capacity or config.capacity, on_full=config.on_full))
+        self.engine = engine
         self.chunks = make_chunks(episode.sentences, episode.is_fact, config.chunk_tokens)
         if wf.auto_store_facts or wf.index_all_sentences:
             for text, fact in zip(episode.sentences, episode.is_fact):

@@ -15,9 +15,11 @@ Features of a text (lowercased `\\w+` words; stopwords dropped):
   plain feature and its key feature, so the query `Mary` scores `Mary: kitchen` (Mary is the key, cosine 0.89) far
   above `football: Mary | garden kitchen` (Mary only in the value, cosine 0.15). This is what lets a small policy
   keep one entry per entity and find it again by name: retrieval does the lookup.
-Each feature is hashed with blake2b (never Python's salted `hash()`) to a bucket in [0, dim) and a sign (+1/-1),
-the "hashing trick" of Weinberger et al. (2009). Signed buckets make the expected dot product of two unrelated
-texts zero, so half of the rare hash collisions give a negative score, which the engine's `min_score` hides.
+Each feature is hashed with blake2b (never Python's salted `hash()`) to a bucket in [0, dim), the "hashing trick"
+of Weinberger et al. (2009), without the usual random sign: with signs, two features of the SAME text that share a
+bucket can cancel (we saw `key:lkiwk` erase `lkiwk` in a query, hiding the only matching entry); unsigned, a
+collision can only add a little score to an unrelated entry. dim 8192 keeps such spurious matches rare (a handful
+of features per entry), at 32 KB per stored entry.
 Rows are L2-normalised; a text with no features (empty, only stopwords or punctuation) maps to the zero vector,
 which scores 0 against everything and is therefore never shown.
 
@@ -61,9 +63,9 @@ def key_words(text: str) -> list[str]:
 
 
 class HashingEmbedder:
-    """Signed feature hashing of unigrams, bigrams and key fields; see the module docstring."""
+    """Unsigned feature hashing of unigrams, bigrams and key fields; see the module docstring."""
 
-    def __init__(self, dim: int = 2048, w_bigram: float = 0.5, w_key: float = 2.0,
+    def __init__(self, dim: int = 8192, w_bigram: float = 0.5, w_key: float = 2.0,
                  stopwords: frozenset = STOPWORDS, cache_size: int = 200_000):
         if dim < 1:
             raise ValueError(f"dim must be >= 1, got {dim}")
@@ -141,7 +143,7 @@ class VectorIndex:
     ~10^6 vectors at a smaller dim; a sparse inverted index would be the next step beyond that.
     """
 
-    def __init__(self, dim: int, capacity: int = 64):
+    def __init__(self, dim: int, capacity: int = 16):
         self.dim = int(dim)
         cap = max(1, int(capacity))
         self._mat = np.zeros((self.dim, cap), dtype=np.float32)  # (dim, cap): column s = vector of slot s

@@ -17,7 +17,7 @@ class TrainConfig:
     families: tuple = ("qa1", "qa2", "qa3", "vt", "kv")
     train_tokens: int = 512            # context length of training episodes (1x)
     eval_multiples: tuple = (1, 4, 16)
-    eval_n: int = 50                   # episodes per (family, length) in the final evaluation
+    eval_n: int = 30                   # episodes per (family, length) in the final evaluation
     eval_seed: int = 1_000_000         # evaluation seeds start here; training seeds stay far below
     # the agent (saved with the checkpoint: the policy is trained for these)
     chunk_tokens: int = 32
@@ -27,8 +27,8 @@ class TrainConfig:
     # tokenizer
     tokenizer_episodes: int = 200
     # SFT
-    sft_episodes: int = 3000
-    sft_steps: int = 4000
+    sft_episodes: int = 8000
+    sft_steps: int = 8000
     sft_batch: int = 32
     sft_lr: float = 3e-3
     sft_warmup: int = 100
@@ -36,9 +36,9 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     skip_keep: float = 0.25            # share of "nothing to do" rows kept (they are many and easy)
-    eval_every: int = 500
+    eval_every: int = 2000
     eval_during_n: int = 10
-    ckpt_every: int = 500
+    ckpt_every: int = 1000
     # GRPO
     rl_iters: int = 30
     rl_tasks: int = 8                  # task instances per iteration, G rollouts each

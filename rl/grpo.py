@@ -16,6 +16,8 @@ are all equal carry no signal and are skipped (counted). Loss over the sampled r
 Departures from the paper, said plainly: at most `rl_max_rows` rows per update are used, drawn uniformly from the
 iteration's steps (an unbiased estimate of the same objective, to bound the cost on a CPU); the reference model for
 the KL term is the SFT checkpoint and is only built when kl_coef > 0.
+Data-parallel (rl/distributed.py): each process rolls out whole groups of its share of the tasks, keeps rows of its
+own groups, and divides its token loss by the global token count; the summed gradients are the one-process ones.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from tqdm import tqdm
 from atommem.agent import run_episodes
 from atommem.model_policy import ModelPolicy, SamplingConfig
 from atommem.tasks.registry import generate
+from rl import distributed as dist
 from rl.advantages import group_advantages
 from rl.batching import action_logprobs, collate
 from rl.data import agent_config
@@ -47,17 +50,22 @@ class RLRow:
 
 
 def rollout_batch(cfg, model, tok, it: int):
-    """G rollouts of each of rl_tasks fresh training episodes; returns (trajectories, group ids)."""
+    """G rollouts of each of rl_tasks fresh training episodes (this process's share of them, whole groups);
+    returns (trajectories, group ids)."""
     rng = random.Random(cfg.seed * 7 + it)
     episodes, groups = [], []
+    mine = dist.shard(range(cfg.rl_tasks))
     for t in range(cfg.rl_tasks):
         family = cfg.families[(it * cfg.rl_tasks + t) % len(cfg.families)]
         length = rng.randint(cfg.train_tokens // 2, cfg.train_tokens)
+        if t not in mine:
+            continue
         ep = generate(family, length, (cfg.seed * 1000 + 900) * 100_000 + it * cfg.rl_tasks + t)
         episodes += [ep] * cfg.group_size
         groups += [t] * cfg.group_size
     policy = ModelPolicy(model, tok, SamplingConfig(greedy=False, temperature=cfg.temperature,
-                                                   max_action_tokens=cfg.max_action_tokens, seed=cfg.seed * 1000 + it))
+                                                   max_action_tokens=cfg.max_action_tokens,
+                                                   seed=cfg.seed * 1000 + it + mine[0] * 1_000_003))
     visible = rng.random() >= cfg.hidden_question_frac
     return run_episodes(episodes, policy, agent_config(cfg, visible)), groups
 
@@ -75,6 +83,9 @@ def rows_from(trajectories, groups, cfg):
     return rows, rewards, skipped
 
 
+SUMMED = ("skipped_groups", "rows", "agent_steps_per_s", "tokens_per_s")   # over processes; the rest: means
+
+
 def _pad(values: list[list[float]], A: int) -> torch.Tensor:
     out = torch.zeros(len(values), A)
     for b, v in enumerate(values):
@@ -84,19 +95,23 @@ def _pad(values: list[list[float]], A: int) -> torch.Tensor:
 
 def policy_update(cfg, model, ref_model, opt, rows: list[RLRow]) -> dict:
     n_tokens = sum(len(r.action_ids) for r in rows)
+    if dist.world() > 1:   # rows are this process's share: the token mean is over every process's tokens
+        n_tokens = sum(dist.all_gather_ints(n_tokens))
+    dev = model.device
     stats_sum: dict = {}
     for _ in range(cfg.ppo_epochs):
         opt.zero_grad(set_to_none=True)
         for start in range(0, len(rows), cfg.rl_microbatch):
             mb = rows[start:start + cfg.rl_microbatch]
-            idx, pos, targets, mask = collate(mb)
-            logp, ent = action_logprobs(model, idx, pos, targets, cfg.temperature, with_entropy=True)
-            old = _pad([r.old_logprobs for r in mb], logp.shape[1])
-            adv = torch.tensor([r.advantage for r in mb])
+            idx, pos, targets, mask = (t.to(dev) for t in collate(mb))
+            with dist.autocast(dev):
+                logp, ent = action_logprobs(model, idx, pos, targets, cfg.temperature, with_entropy=True)
+            old = _pad([r.old_logprobs for r in mb], logp.shape[1]).to(dev)
+            adv = torch.tensor([r.advantage for r in mb]).to(dev)
             loss, stats = ppo_clip_loss(logp, old, adv, mask, cfg.clip_low, cfg.clip_high, cfg.dual_clip,
                                         denom=n_tokens)
             if cfg.kl_coef > 0:
-                with torch.no_grad():
+                with torch.no_grad(), dist.autocast(dev):
                     ref_logp, _ = action_logprobs(ref_model, idx, pos, targets, cfg.temperature)
                 kl = kl_k3(logp, ref_logp, mask, denom=n_tokens)
                 loss = loss + cfg.kl_coef * kl
@@ -109,13 +124,17 @@ def policy_update(cfg, model, ref_model, opt, rows: list[RLRow]) -> dict:
             w = int(mask.sum()) / n_tokens
             for k, v in {**stats, "entropy": ent_mean}.items():
                 stats_sum[k] = stats_sum.get(k, 0.0) + w * float(v) / cfg.ppo_epochs
+        dist.sum_gradients(model)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
         opt.step()
+    stats_sum = dist.reduce_metrics(stats_sum, sum_keys=tuple(stats_sum))   # token-weighted: sum over processes
     stats_sum["grad_norm"] = grad_norm
     return stats_sum
 
 
 def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = False, progress: bool = True):
+    if cfg.rl_tasks < dist.world():
+        raise ValueError(f"rl_tasks={cfg.rl_tasks} < {dist.world()} processes: every process needs a whole group")
     opt = make_optimizer(model, cfg.rl_lr, 0.0)
     ref_model = copy.deepcopy(model).eval() if cfg.kl_coef > 0 else None
     it = 0
@@ -124,7 +143,8 @@ def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = Fa
         tensors, loop = load_train_state(last, opt)
         model.load_state_dict(tensors)
         it = loop["step"]
-    bar = tqdm(total=cfg.rl_iters, initial=it, desc="grpo", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=cfg.rl_iters, initial=it, desc="grpo", disable=not progress or not dist.is_main(),
+               dynamic_ncols=True)
     rng = random.Random(cfg.seed + 4242)
     while it < cfg.rl_iters:
         t0 = time.time()
@@ -136,24 +156,29 @@ def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = Fa
                    "rollout_s": t_roll, "agent_steps_per_s": sum(len(t.steps) for t in trajs) / t_roll}
         for key in trajs[0].stats:
             metrics[key] = sum(t.stats[key] for t in trajs) / len(trajs)
-        if rows:
+        counts = dist.all_gather_ints(len(rows))
+        if sum(counts):
             random.Random(rng.random()).shuffle(rows)
-            rows = rows[: cfg.rl_max_rows]
+            rows = rows[: dist.row_quota(counts, cfg.rl_max_rows)]
             model.train()
             t1 = time.time()
             metrics.update(policy_update(cfg, model, ref_model, opt, rows))
             n_tok = sum(len(r) for r in (r.obs_ids + r.action_ids for r in rows))
             metrics["tokens_per_s"] = n_tok * cfg.ppo_epochs / (time.time() - t1)
             model.eval()
+        metrics = dist.reduce_metrics(metrics, weight=len(trajs), sum_keys=SUMMED)
         it += 1
+        if not dist.is_main():
+            continue
         if evaluate is not None and (it % max(1, cfg.rl_iters // 4) == 0 or it == cfg.rl_iters):
             metrics.update(evaluate(model))
         logger.log("rl", it, **metrics)
         bar.update(1)
-        bar.set_postfix(reward=f"{metrics['reward']:.3f}", skipped=skipped)
+        bar.set_postfix(reward=f"{metrics['reward']:.3f}", skipped=metrics["skipped_groups"])
         if it % max(1, cfg.rl_iters // 4) == 0 or it == cfg.rl_iters:
             save_checkpoint(ckpt_dir, it, model_tensors=model.state_dict(), optimizer=opt,
                             loop_state={"stage": "rl", "step": it})
     bar.close()
+    dist.barrier()
     model.eval()
     return model

@@ -10,6 +10,8 @@ Run directory layout (every file written atomically; `--resume` continues from t
     policy/                the final policy (after GRPO)
     results.md, results.json, accuracy.png, plots/*.png
 and `runs/latest` points at the run's `policy/`.
+Under torchrun (rl/ddp_train.py, rl/distributed.py) every process prepares the same data and trains its share;
+only rank 0 writes any of these files and runs the final evaluation.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from model.checkpoint import write_json_atomic
 from model.config import GPTConfig
 from model.gpt import GPT
 from model.tokenizer import Tokenizer
+from rl import distributed as dist
 from rl.config import TrainConfig
 from rl.data import agent_config, sft_rows, teacher_trajectories, train_tokenizer, training_episodes
 from rl.grpo import run_grpo
@@ -36,7 +39,8 @@ from rl.train_state import update_symlink
 
 
 def log(msg: str) -> None:
-    print(f"[train] {msg}", flush=True)
+    if dist.is_main():
+        print(f"[train] {msg}", flush=True)
 
 
 def quick_eval(cfg: TrainConfig, tok: Tokenizer):
@@ -89,36 +93,45 @@ def train(cfg: TrainConfig, out_dir, stage: str = "all", resume: bool = False, p
         if saved != cfg:
             log("note: resuming with the configuration saved in the run directory")
         cfg = saved
-    write_json_atomic(out / "config.json", cfg.to_dict())
+    if dist.is_main():
+        write_json_atomic(out / "config.json", cfg.to_dict())
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    logger = MetricsLogger(out / "metrics.jsonl")
+    logger = MetricsLogger(out / "metrics.jsonl") if dist.is_main() else None
     t0 = time.time()
     episodes = training_episodes(cfg, cfg.sft_episodes, stream=1)
     trajs = teacher_trajectories(cfg, episodes)
     teacher_acc = sum(t.reward for t in trajs) / len(trajs)
     log(f"teacher: {len(trajs)} episodes, accuracy {teacher_acc:.3f} ({time.time() - t0:.0f} s)")
-    if (out / "tokenizer.json").exists():
+    have_tokenizer = (out / "tokenizer.json").exists()
+    dist.barrier()                          # every process has looked before rank 0 writes one
+    if have_tokenizer:
         tok = Tokenizer.load(out / "tokenizer.json")
-    else:
+    elif dist.is_main():
         tok = train_tokenizer(cfg, trajs[: cfg.tokenizer_episodes])
         tok.save(out / "tokenizer.json")
+    dist.barrier()
+    if not have_tokenizer and not dist.is_main():
+        tok = Tokenizer.load(out / "tokenizer.json")
     rows = sft_rows(cfg, tok, trajs, seed=cfg.seed)
     log(f"tokenizer: {tok.vocab_size} tokens; SFT rows: {len(rows)}")
-    model = build_model(cfg, tok.vocab_size)
+    model = build_model(cfg, tok.vocab_size).to(dist.device())
     log(f"model: {cfg.model_preset}, {model.num_params() / 1e6:.2f}M parameters")
     agent = agent_config(cfg).to_dict()
     quick = quick_eval(cfg, tok)
     if stage in ("all", "sft") or not (out / "policy_sft").exists():
         run_sft(cfg, model, rows, out / "sft", logger, evaluate=quick, resume=resume, progress=progress)
-        save_policy(out / "policy_sft", model, tok, agent)
+        if dist.is_main():
+            save_policy(out / "policy_sft", model, tok, agent)
     else:
         from model.checkpoint import load_model
-        model = load_model(out / "policy_sft")
+        model = load_model(out / "policy_sft", dist.device())
     sft_model = model
     if stage in ("all", "rl") and cfg.rl_iters > 0:
         import copy
         model = run_grpo(cfg, copy.deepcopy(sft_model), tok, out / "rl", logger, evaluate=quick, resume=resume,
                          progress=progress)
+    if not dist.is_main():
+        return {}
     save_policy(out / "policy", model, tok, agent)
     plot_metrics(out / "metrics.jsonl", out / "plots")
     sampling = SamplingConfig(max_action_tokens=cfg.max_action_tokens)

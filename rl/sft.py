@@ -5,6 +5,8 @@ Objective, per batch of rows (observation o, teacher action a = a_1..a_n, end to
 i.e. the loss is on action tokens only, averaged over the batch's action tokens. AdamW, linear warmup then cosine
 decay to min_lr_ratio, gradient clipping. Batches are drawn from length-sorted pools (little padding), in an order
 fixed by (seed, epoch), so a resumed run replays exactly the batches an uninterrupted one would see.
+Data-parallel (rl/distributed.py): each process takes its slice of every global batch and divides by the batch's
+global token count; summed gradients equal the one-process gradient. With one process nothing changes.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import time
 import torch
 from tqdm import tqdm
 
+from rl import distributed as dist
 from rl.batching import action_logprobs, collate, length_batches
 from rl.losses import sft_loss
 from rl.train_state import latest_checkpoint, load_train_state, save_checkpoint
@@ -54,7 +57,8 @@ def run_sft(cfg, model, rows, ckpt_dir, logger, evaluate=None, resume: bool = Fa
         model.load_state_dict(tensors)
         step, epoch, cursor = loop["step"], loop["epoch"], loop["cursor"]
     batches = length_batches(rows, cfg.sft_batch, random.Random(cfg.seed * 1000 + epoch))
-    bar = tqdm(total=cfg.sft_steps, initial=step, desc="sft", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=cfg.sft_steps, initial=step, desc="sft", disable=not progress or not dist.is_main(),
+               dynamic_ncols=True)
     tokens, t0 = 0, time.time()
     model.train()
     while step < cfg.sft_steps:
@@ -66,30 +70,54 @@ def run_sft(cfg, model, rows, ckpt_dir, logger, evaluate=None, resume: bool = Fa
         lr = lr_at(step, cfg.sft_steps, cfg.sft_warmup, cfg.sft_lr, cfg.min_lr_ratio)
         for group in opt.param_groups:
             group["lr"] = lr
-        idx, pos, targets, mask = collate(batch)
-        logp, _ = action_logprobs(model, idx, pos, targets)
-        loss = sft_loss(logp, mask)
+        if dist.world() == 1 and model.device.type == "cpu":   # one process: exactly as it always was
+            idx, pos, targets, mask = collate(batch)
+            logp, _ = action_logprobs(model, idx, pos, targets)
+            loss = sft_loss(logp, mask)
+            n_tok = int(idx.numel())
+        else:
+            n_tok, loss = _local_loss(model, batch)
         check_finite(loss, "sft", step)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        if loss.requires_grad:
+            loss.backward()
+        dist.sum_gradients(model)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
         opt.step()
         step += 1
-        tokens += int(idx.numel())
+        tokens += n_tok
         bar.update(1)
-        if step % 10 == 0 or step == cfg.sft_steps:
+        if (step % 10 == 0 or step == cfg.sft_steps) and dist.is_main():
             elapsed = time.time() - t0
             logger.log("sft", step, loss=loss.item(), lr=lr, grad_norm=grad_norm, tokens_per_s=tokens / elapsed)
             bar.set_postfix(loss=f"{loss.item():.3f}")
-        if evaluate is not None and (step % cfg.eval_every == 0 or step == cfg.sft_steps):
+        if evaluate is not None and (step % cfg.eval_every == 0 or step == cfg.sft_steps) and dist.is_main():
             model.eval()
             metrics = evaluate(model)
             model.train()
             logger.log("sft", step, **metrics)
             bar.write(f"sft step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
-        if step % cfg.ckpt_every == 0 or step == cfg.sft_steps:
+        if (step % cfg.ckpt_every == 0 or step == cfg.sft_steps) and dist.is_main():
             save_checkpoint(ckpt_dir, step, model_tensors=model.state_dict(), optimizer=opt,
                             loop_state={"stage": "sft", "step": step, "epoch": epoch, "cursor": cursor})
     bar.close()
+    dist.barrier()
     model.eval()
     return model
+
+
+def _local_loss(model, batch):
+    """Data-parallel step: this process's slice of the global batch and its summed token loss divided by the
+    batch's global token count (the sum over processes is the one-process loss). Returns (padded tokens of all
+    processes, loss whose value is the global loss and whose gradient is this process's part)."""
+    local = dist.shard(batch)
+    denom = float(sum(len(r.action_ids) for r in batch))
+    loss, numel = torch.zeros((), device=model.device), 0
+    if local:
+        idx, pos, targets, mask = (t.to(model.device) for t in collate(local))
+        with dist.autocast(model.device):
+            logp, _ = action_logprobs(model, idx, pos, targets)
+        loss, numel = sft_loss(logp, mask, denom), int(idx.numel())
+    both = torch.stack([loss.detach().double(), torch.tensor(float(numel), dtype=torch.float64, device=loss.device)])
+    total, n_tok = dist.all_reduce_sum(both).tolist()
+    return int(n_tok), loss + (total - loss.detach())
