@@ -11,21 +11,21 @@ from dataclasses import dataclass, field
 class TrainConfig:
     preset: str = "tiny"
     model_preset: str = "tiny"
-    vocab_size: int = 1536
+    vocab_size: int = 2048
     max_seq_len: int = 320
     seed: int = 0
     families: tuple = ("qa1", "qa2", "qa3", "vt", "kv")
     train_tokens: int = 512            # context length of training episodes (1x)
     eval_multiples: tuple = (1, 4, 16)
     eval_n: int = 30                   # episodes per (family, length) in the final evaluation
-    eval_seed: int = 1_000_000         # evaluation seeds start here; training seeds stay far below
+    eval_seed: int = 1_000_000_000     # evaluation seeds start here; training seeds stay below
     # the agent (saved with the checkpoint: the policy is trained for these)
     chunk_tokens: int = 32
     top_k: int = 3
     workflow: str = "atommem"
     hidden_question_frac: float = 0.5  # share of training episodes whose questions stay hidden while reading
     # tokenizer
-    tokenizer_episodes: int = 200
+    tokenizer_episodes: int = 1000
     # SFT
     sft_episodes: int = 8000
     sft_steps: int = 8000

@@ -31,6 +31,15 @@ def agent_config(cfg: TrainConfig, questions_visible: bool = True) -> AgentConfi
                        questions_visible=questions_visible)
 
 
+def training_seed(cfg: TrainConfig, stream: int, i: int) -> int:
+    """Seed of the i-th training episode of a stream (SFT data 1, GRPO 90, ...); always below eval_seed, and
+    above the few thousand small seeds a user may pick for `atommem-cli eval --seed`."""
+    seed = (cfg.seed * 100 + stream) * 1_000_000 + i
+    if not (stream < 100 and i < 1_000_000 and seed < cfg.eval_seed):
+        raise ValueError(f"training seed {seed} would reach the evaluation range (eval_seed={cfg.eval_seed})")
+    return seed
+
+
 def training_episodes(cfg: TrainConfig, n: int, stream: int) -> list:
     """n episodes, families in turn, lengths between half and all of train_tokens; `stream` separates uses."""
     rng = random.Random(cfg.seed * 7919 + stream)
@@ -38,8 +47,7 @@ def training_episodes(cfg: TrainConfig, n: int, stream: int) -> list:
     for i in range(n):
         family = cfg.families[i % len(cfg.families)]
         length = rng.randint(cfg.train_tokens // 2, cfg.train_tokens)
-        seed = (cfg.seed * 1000 + stream) * 100_000 + i
-        assert seed < cfg.eval_seed or cfg.eval_seed <= 0, "training seeds must stay below eval_seed"
+        seed = training_seed(cfg, stream, i)
         episodes.append(generate(family, length, seed))
     return episodes
 
@@ -58,12 +66,19 @@ def teacher_trajectories(cfg: TrainConfig, episodes: list) -> list[Trajectory]:
 
 
 def tokenizer_corpus(trajectories: list[Trajectory]):
-    for traj in trajectories:
-        yield traj.episode.context()
+    """What the policy must read and write precisely (facts, questions, entries, actions) weighs more than the
+    background, so every name, place and object of the tasks becomes one token; background words may split."""
+    for k, traj in enumerate(trajectories):
+        if k % 5 == 0:
+            yield traj.episode.context()
+        for text, fact in zip(traj.episode.sentences, traj.episode.is_fact):
+            if fact:
+                yield f" {text}" * 3
         for q in traj.episode.questions:
-            yield f"{q.text} {q.answer}"
+            yield f" {q.text} {q.answer}"
         for step in traj.steps:
-            yield step.text + step.action.text + END_TOKEN
+            if step.action.text:
+                yield step.text + step.action.text + END_TOKEN
 
 
 def train_tokenizer(cfg: TrainConfig, trajectories: list[Trajectory]) -> Tokenizer:

@@ -47,10 +47,10 @@ def test_session_reports_each_op_with_stable_ids():
     assert lines == ["? Mary", "+ #0 Mary: kitchen", "? K417", "+ #1 K417: lamp"]
     events = session.feed("Mary went to the garden. Locker K417 was emptied.")
     assert [e.line() for e in events if e.kind in ("update", "delete")] == ["~ #0 Mary: garden", "- #1 K417: lamp"]
-    assert all("<question></question>" in e.text for e in events if e.kind == "observe")  # questions hidden
+    assert all("<question> </question>" in e.text for e in events if e.kind == "observe")  # questions hidden
     answer, events = session.ask("Where is Mary?")
     assert answer == "garden" and events[-1].line() == "= garden"
-    assert "<ask>Where is Mary?</ask>" in events[0].text
+    assert "<ask> Where is Mary?</ask>" in events[0].text
     assert [e.text for e in session.engine.entries()] == ["Mary: garden"]
     assert session.engine.query == ""                     # cleared when the question ends
 
@@ -99,7 +99,7 @@ def test_save_reset_load_restores(tmp_path):
     assert path.exists() and "memory cleared" in out
     answers = [line for line in out if line.startswith("= ")]
     assert answers == ["= unknown", "= kitchen", "= kitchen"]
-    assert any(line.startswith("  | <question>") and "<ask>Where is Mary?</ask>" in line for line in out)
+    assert any(line.startswith("  | <question>") and "<ask> Where is Mary?</ask>" in line for line in out)
 
 
 def test_bad_memory_file_is_one_error_line_and_the_chat_goes_on(tmp_path):

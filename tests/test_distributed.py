@@ -5,6 +5,7 @@ float rounding); only rank 0 logs, evaluates and writes checkpoints; a 2-process
 GRPO: one policy_update on rows split by whole groups gives the one-process gradient and statistics.
 Also the pure helpers (shard, row_quota) and the cross-process metric reduction.
 """
+import contextlib
 import os
 import random
 import shutil
@@ -122,7 +123,6 @@ def _close(a: dict, b: dict, atol: float, rtol: float = 1e-4) -> None:
         torch.testing.assert_close(a[k], b[k], atol=atol, rtol=rtol, msg=lambda m: f"{k}: {m}")
 
 
-@pytest.mark.slow
 def test_two_processes_match_one(tmp_path, smoke_rows):
     torch.set_num_threads(1)
     rows, vocab = smoke_rows
@@ -199,5 +199,5 @@ def test_one_process_helpers_are_no_ops():
     dist.sum_gradients(model)
     dist.average_gradients(model)
     assert torch.equal(model.weight.grad, grad)
-    assert isinstance(dist.autocast("cpu"), type(dist.autocast(torch.device("cpu"))))
+    assert isinstance(dist.autocast("cpu"), contextlib.nullcontext)   # CPU numerics untouched
     assert dist.precision("cpu") == "fp32"
