@@ -4,17 +4,16 @@ An `Observation` is a plain record with both the rendered text (what a model rea
 scripted teacher reads: the chunk's sentences with their fact marks, the shown entries, the question). The model sees
 exactly `render(obs)`:
 
-    <question> Where is Mary?</question><scratch> ..</scratch><query> Mary</query>
-    <memory> [1] Mary: kitchen
-    [2] football: Mary | garden</memory><errors> ..</errors><chunk> ..</chunk><act>
+    <question>Where is Mary?</question><scratch>..</scratch><query>Mary</query>
+    <memory>[1] Mary: kitchen
+    [2] football: Mary | garden</memory><errors>..</errors><chunk>..</chunk><act>
 
-In the answer phase `<ask> QUESTION</ask>` follows (after the chunk only in the `full` workflow, whose "chunk" is
+In the answer phase `<ask>QUESTION</ask>` follows (after the chunk only in the `full` workflow, whose "chunk" is
 the whole context). The policy answers with operations
 (atommem/ops.py) and ends its action with `<end>`. Every tag is one special token of the tokenizer.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from atommem.ops import OP_TAGS
@@ -49,29 +48,20 @@ class Observation:
     allowed: frozenset = frozenset()        # ops the workflow lets the policy emit now
 
 
-_OPEN_TAG = re.compile(r"<(%s)>(?! )" % "|".join((*OP_TAGS, *OBS_TAGS)))
-
-
-def spaced(text: str) -> str:
-    """A space after every opening tag, so a word reads as the same token (" Mary") wherever it appears: in the
-    chunk, in a memory entry, after <read>. The operation parser strips it again."""
-    return _OPEN_TAG.sub(r"<\1> ", text)
-
-
 def render(obs: Observation, entry_chars: int = 160, max_errors: int = 3) -> str:
     """The observation as the model reads it (entries and errors are clipped to bound its length)."""
     questions = " ".join(obs.questions)
     memory = "\n".join(f"[{i}] {text[:entry_chars]}" for i, text in enumerate(obs.memory, 1))
     errors = "; ".join(e[:80] for e in obs.errors[:max_errors])
     parts = [
-        f"<question> {questions}</question>",
-        f"<scratch> {obs.scratch}</scratch>",
-        f"<query> {obs.query}</query>",
-        f"<memory> {memory}</memory>",
-        f"<errors> {errors}</errors>",
+        f"<question>{questions}</question>",
+        f"<scratch>{obs.scratch}</scratch>",
+        f"<query>{obs.query}</query>",
+        f"<memory>{memory}</memory>",
+        f"<errors>{errors}</errors>",
     ]
     if obs.chunk:
-        parts.append(f"<chunk> {' '.join(obs.chunk)}</chunk>")
+        parts.append(f"<chunk>{' '.join(obs.chunk)}</chunk>")
     if obs.phase == "answer":
-        parts.append(f"<ask> {obs.ask}</ask>")
+        parts.append(f"<ask>{obs.ask}</ask>")
     return "".join(parts) + ACT_TOKEN

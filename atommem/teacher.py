@@ -17,7 +17,7 @@ a chunk holds a fact; answer-only workflows (`append`, `rag`, `full`) replay the
 """
 from __future__ import annotations
 
-from atommem.observation import Observation, spaced
+from atommem.observation import Observation
 from atommem.policy import Action
 from atommem.ops import Create, Delete, Read, Scratch, Update, Answer, format_ops
 from atommem.tasks.events import parse_fact, parse_question
@@ -169,4 +169,4 @@ class TeacherPolicy:
     name = "teacher"
 
     def act(self, observations: list[Observation]) -> list[Action]:
-        return [Action(text=spaced(format_ops(teacher_ops(obs)))) for obs in observations]
+        return [Action(text=format_ops(teacher_ops(obs))) for obs in observations]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 class TrainConfig:
     preset: str = "tiny"
     model_preset: str = "tiny"
-    vocab_size: int = 2048
+    vocab_size: int = 1536
     max_seq_len: int = 320
     seed: int = 0
     families: tuple = ("qa1", "qa2", "qa3", "vt", "kv")
@@ -25,7 +25,7 @@ class TrainConfig:
     workflow: str = "atommem"
     hidden_question_frac: float = 0.5  # share of training episodes whose questions stay hidden while reading
     # tokenizer
-    tokenizer_episodes: int = 1000
+    tokenizer_episodes: int = 200
     # SFT
     sft_episodes: int = 8000
     sft_steps: int = 8000

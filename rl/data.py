@@ -66,19 +66,16 @@ def teacher_trajectories(cfg: TrainConfig, episodes: list) -> list[Trajectory]:
 
 
 def tokenizer_corpus(trajectories: list[Trajectory]):
-    """What the policy must read and write precisely (facts, questions, entries, actions) weighs more than the
-    background, so every name, place and object of the tasks becomes one token; background words may split."""
-    for k, traj in enumerate(trajectories):
-        if k % 5 == 0:
-            yield traj.episode.context()
-        for text, fact in zip(traj.episode.sentences, traj.episode.is_fact):
-            if fact:
-                yield f" {text}" * 3
+    """Contexts, questions and every step as the policy reads and writes it. Background dominates the merges, so
+    most names and codes stay split into a few shared pieces. Measured here: with whole-word name tokens (a corpus
+    weighted towards facts, a space after every tag) the policy copied names far more slowly (teacher-forced rows
+    exactly right after SFT: 23% at step 4000, against 57% at step 2500 with this corpus)."""
+    for traj in trajectories:
+        yield traj.episode.context()
         for q in traj.episode.questions:
             yield f" {q.text} {q.answer}"
         for step in traj.steps:
-            if step.action.text:
-                yield step.text + step.action.text + END_TOKEN
+            yield step.text + step.action.text + END_TOKEN
 
 
 def train_tokenizer(cfg: TrainConfig, trajectories: list[Trajectory]) -> Tokenizer:
