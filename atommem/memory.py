@@ -310,6 +310,7 @@ class MemoryEngine:
 
     def save(self, path) -> None:
         """Write the snapshot as JSON atomically (temp file in the same folder, then os.replace)."""
+        # Own writer, not model.checkpoint.write_bytes_atomic: the engine must not import the model package (torch).
         path = os.fspath(path)
         text = json.dumps(self.snapshot())
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".memory-", suffix=".tmp")

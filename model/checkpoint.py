@@ -4,6 +4,7 @@ Owns:
     save_model(dir, model) / load_model(dir, device)   model.safetensors + config.json
     save_tensors_atomic(path, tensors) / load_tensors(path)
     write_json_atomic(path, obj) / read_json(path)
+    write_bytes_atomic(path, data)                      the one atomic writer (tokenizer and trainer use it too)
     CheckpointError                                     every way a checkpoint can be unusable
 An atomic write goes to a temporary file in the target's directory, is fsync'ed, then os.replace'd over
 the target, so a crash leaves either the old file or the new one, never half of one. The tied output
@@ -34,10 +35,12 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, corrupt or does not match the model it is loaded into."""
 
 
-def _write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write data to path atomically: a temporary file in the same directory (created if needed), fsync'ed,
+    os.replace'd over path, then the directory fsync'ed. A crash leaves the old file or the new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -62,7 +65,7 @@ def _write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 def write_json_atomic(path: str | os.PathLike, obj) -> None:
     """Write obj as indented JSON, atomically."""
-    _write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    write_bytes_atomic(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def read_json(path: str | os.PathLike):
@@ -93,7 +96,7 @@ def save_tensors_atomic(path: str | os.PathLike, tensors: dict[str, torch.Tensor
         elif key is not None:
             seen.add(key)
         out[name] = t
-    _write_bytes_atomic(path, st_save(out, metadata=metadata))
+    write_bytes_atomic(path, st_save(out, metadata=metadata))
 
 
 def load_tensors(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:

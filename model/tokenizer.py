@@ -13,12 +13,12 @@ Example:
 from __future__ import annotations
 
 import os
-import tempfile
-from pathlib import Path
 from typing import Iterable
 
 from tokenizers import Tokenizer as _HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, trainers
+
+from model.checkpoint import write_bytes_atomic
 
 
 class Tokenizer:
@@ -57,19 +57,7 @@ class Tokenizer:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write tokenizer.json atomically (temp file in the same directory, fsync, rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self._tok.to_str(pretty=True))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_bytes_atomic(path, self._tok.to_str(pretty=True).encode("utf-8"))
 
     # ---- use -------------------------------------------------------------------------------------
     @property

@@ -14,8 +14,9 @@ One checkpoint directory holds
                             global and python `random`'s states as JSON
     <extra files>           caller-named text files (e.g. config.json)
     COMPLETE                written last: a manifest {file: size in bytes}
-Each file goes to a temporary name, is fsynced and moved into place with os.replace; COMPLETE is removed first when
-a directory is overwritten and written last, so a crash at any point leaves a directory that loading refuses and
+Each file goes to a temporary name, is fsynced and moved into place with os.replace (model.checkpoint's
+write_bytes_atomic, the project's one atomic writer); COMPLETE is removed first when a directory is overwritten and
+written last, so a crash at any point leaves a directory that loading refuses and
 `latest_checkpoint` skips. Checkpoints live in `run_dir/ckpt/step_XXXXXXXX/`; pruning renames a directory out of
 the `step_*` namespace before deleting it, so a half-deleted checkpoint never looks like one.
 No departure from the paper (its released code saves weights only); resumption here is bit-exact.
@@ -33,7 +34,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as st_save
+
+from model.checkpoint import write_bytes_atomic
 
 __all__ = ["TrainStateError", "save_train_state", "load_train_state", "is_complete", "capture_rng", "restore_rng",
            "checkpoint_dir", "list_checkpoints", "latest_checkpoint", "prune_checkpoints", "save_checkpoint",
@@ -57,21 +61,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path), fsync the result, then os.replace it onto `path`."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -91,7 +82,7 @@ def _write_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
             t = t.clone()
         seen.add(ptr)
         out[name] = t
-    _atomic_write(path, lambda p: save_file(out, str(p)))
+    write_bytes_atomic(path, st_save(out))
 
 
 def _encode(value: Any, key: str, tensors: dict[str, torch.Tensor]) -> Any:

@@ -2,37 +2,15 @@
 
 Run: TRITON_INTERPRET=1 .venv/bin/python -m pytest -n 2 tests/test_kernels_cross_entropy.py
 """
-import os
-
 import pytest
 import torch
 
 from kernels.fused_cross_entropy import cross_entropy
 from kernels.reference import cross_entropy_ref
 
+from kernel_checks import CUDA, DEVICE, TOL, rel_err
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # numpy noise from the interpreter
-
-CUDA = torch.cuda.is_available()
-INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
-DEVICE = "cuda" if CUDA and not INTERPRET else "cpu"
-TOL = {torch.float32: 1e-5, torch.float16: 3e-3, torch.bfloat16: 2e-2}
-
-
-@pytest.fixture
-def poison(monkeypatch):
-    """Make torch.empty / empty_like return NaN-filled floating tensors for the duration of a test."""
-    real_empty, real_like = torch.empty, torch.empty_like
-
-    def nan_fill(t):
-        return t.fill_(float("nan")) if t.is_floating_point() else t
-
-    monkeypatch.setattr(torch, "empty", lambda *a, **kw: nan_fill(real_empty(*a, **kw)))
-    monkeypatch.setattr(torch, "empty_like", lambda *a, **kw: nan_fill(real_like(*a, **kw)))
-
-
-def rel_err(got, want):
-    got, want = got.detach().double().cpu(), want.detach().double().cpu()
-    return ((got - want).norm() / want.norm().clamp_min(1e-12)).item()
 
 
 @pytest.mark.parametrize("N,V", [(1, 17), (13, 1000), (7, 2500)])

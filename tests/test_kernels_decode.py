@@ -5,8 +5,6 @@ query is position b and its answer must equal row b of full causal attention. Ca
 length are filled with large random junk, so reading them would show. Output buffers are NaN-poisoned.
 Run: TRITON_INTERPRET=1 .venv/bin/python -m pytest -n 2 tests/test_kernels_decode.py
 """
-import os
-
 import pytest
 import torch
 
@@ -14,29 +12,9 @@ from kernels.flash_decode import decode_attention
 from kernels.flash_attention import flash_attention
 from kernels.reference import attention_ref, decode_attention_ref
 
+from kernel_checks import CUDA, DEVICE, TOL, rel_err
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # numpy noise from the interpreter
-
-CUDA = torch.cuda.is_available()
-INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
-DEVICE = "cuda" if CUDA and not INTERPRET else "cpu"
-TOL = {torch.float32: 1e-5, torch.float16: 3e-3, torch.bfloat16: 2e-2}
-
-
-@pytest.fixture
-def poison(monkeypatch):
-    """Make torch.empty / empty_like return NaN-filled floating tensors for the duration of a test."""
-    real_empty, real_like = torch.empty, torch.empty_like
-
-    def nan_fill(t):
-        return t.fill_(float("nan")) if t.is_floating_point() else t
-
-    monkeypatch.setattr(torch, "empty", lambda *a, **kw: nan_fill(real_empty(*a, **kw)))
-    monkeypatch.setattr(torch, "empty_like", lambda *a, **kw: nan_fill(real_like(*a, **kw)))
-
-
-def rel_err(got, want):
-    got, want = got.detach().double().cpu(), want.detach().double().cpu()
-    return ((got - want).norm() / want.norm().clamp_min(1e-12)).item()
 
 
 def prefix_batch(T, H, D, S_max, dtype, seed):
@@ -77,7 +55,7 @@ def test_matches_triton_flash_attention_last_row(poison):
     full = flash_attention(q.to(DEVICE), k.to(DEVICE), v.to(DEVICE), causal=True)  # (1, H, T, D)
     got = decode_attention(q_rows[-1:].to(DEVICE), k_cache[-1:].to(DEVICE), v_cache[-1:].to(DEVICE),
                            lengths[-1:].to(DEVICE))
-    assert rel_err(got[0], full[0, :, -1]) <= (1e-5 if DEVICE == "cpu" else 5e-3)
+    assert rel_err(got[0], full[0, :, -1]) <= TOL[torch.float32]
 
 
 @pytest.mark.parametrize("num_splits", [1, 4])
