@@ -1,7 +1,7 @@
 """Agent benchmark: inference speed of the learned policy, and cost per episode as the context grows.
 
 Part 1 (throughput): agent steps/s and generated+prefilled tokens/s of the learned policy with 1 and 64 episodes in
-lockstep. Part 2 (scaling): seconds and peak memory (RSS growth) per episode at 1k ... 128k tokens (add 1m with
+lockstep. Part 2 (scaling): seconds and peak memory (resident memory after the episode minus before it; the trajectory record itself grows with the steps) per episode at 1k ... 128k tokens (add 1m with
 --long): cost should grow linearly with length and memory stay flat, since the agent only ever holds one chunk.
 Uses runs/latest when a trained policy exists (else a randomly initialised tiny model: the same cost, meaningless
 answers). Prints tables and ends with one JSON line. Never asserts timings.
@@ -55,7 +55,8 @@ def load(ckpt: str):
 
 
 def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
 def throughput(policy, agent, batch: int) -> dict:
@@ -76,8 +77,7 @@ def scaling(policy, agent, lengths, name: str) -> list[dict]:
         traj = run_episodes([ep], policy, agent)[0]
         dt = time.time() - t0
         rows.append({"policy": name, "length": length_label(n), "tokens": n, "seconds": dt, "steps": len(traj.steps),
-                     "ms_per_1k_tokens": 1000 * dt / n * 1024, "peak_rss_growth_mb": rss_mb() - base,
-                     "reward": traj.reward})
+                     "ms_per_1k_tokens": 1000 * dt / n * 1024, "rss_growth_mb": rss_mb() - base, "reward": traj.reward})
     return rows
 
 
@@ -99,11 +99,11 @@ def main() -> None:
     top = parse_length(args.max_len)
     lengths = [n for n in (1024, 4096, 16384, 131072) if n <= top] + ([1 << 20] if args.long else [])
     sc = scaling(policy, agent, lengths, "learned") + scaling(TeacherPolicy(), agent, lengths, "teacher")
-    print("\n| policy | length | steps | seconds | ms per 1k tokens | peak RSS growth MB | reward |\n"
+    print("\n| policy | length | steps | seconds | ms per 1k tokens | RSS growth MB | reward |\n"
           "|---|---|---|---|---|---|---|")
     for r in sc:
         print(f"| {r['policy']} | {r['length']} | {r['steps']} | {r['seconds']:.2f} | {r['ms_per_1k_tokens']:.1f} | "
-              f"{r['peak_rss_growth_mb']:.1f} | {r['reward']:.2f} |")
+              f"{r['rss_growth_mb']:.1f} | {r['reward']:.2f} |")
     print(json.dumps({"bench": "agent", "policy": what, "throughput": tp, "scaling": sc}))
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -20,8 +21,13 @@ from rl.config import PRESETS, TrainConfig
 @click.option("--sft-steps", default=None, type=int, help="Override the preset's number of SFT steps.")
 @click.option("--rl-iters", default=None, type=int, help="Override the preset's number of GRPO iterations.")
 @click.option("--families", default=None, help="Comma-separated task families, e.g. qa1,kv.")
+@click.option("--haystack", type=click.Path(), default=None,
+              help="Background text for training episodes (any UTF-8 text; default: generated filler).")
+@click.option("--babi-train", multiple=True, type=click.Path(),
+              help="bAbI-format file whose questions join the SFT data (repeatable).")
 @click.option("--no-progress", is_flag=True, help="No progress bars (logs only).")
-def train(preset, workflow, stage, out_dir, resume, seed, sft_steps, rl_iters, families, no_progress):
+def train(preset, workflow, stage, out_dir, resume, seed, sft_steps, rl_iters, families, haystack, babi_train,
+          no_progress):
     """Train a memory policy end to end and compare SFT, SFT+GRPO and the scripted teacher.
 
     Writes the run into --out (checkpoints, metrics.jsonl, plots, results.md) and points runs/latest at the
@@ -46,6 +52,14 @@ def train(preset, workflow, stage, out_dir, resume, seed, sft_steps, rl_iters, f
     if workflow not in WORKFLOWS:
         click.echo(f"error: unknown workflow {workflow!r}; choose from {', '.join(WORKFLOWS)}", err=True)
         sys.exit(2)
+    for path in (haystack, *babi_train):
+        if path and not Path(path).is_file():
+            click.echo(f"error: no such file: {path}", err=True)
+            sys.exit(2)
+    if haystack:
+        overrides["haystack"] = str(Path(haystack).resolve())
+    if babi_train:
+        overrides["babi_train"] = tuple(str(Path(p).resolve()) for p in babi_train)
     cfg = TrainConfig.preset_named(preset, **overrides)
     from rl.pipeline import train as run
     from rl.sft import NonFiniteLoss

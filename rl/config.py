@@ -23,7 +23,9 @@ class TrainConfig:
     chunk_tokens: int = 32
     top_k: int = 3
     workflow: str = "atommem"
-    hidden_question_frac: float = 0.5  # share of training episodes whose questions stay hidden while reading
+    hidden_question_frac: float = 0.5
+    haystack: str | None = None        # background text file for training episodes (default: generated filler)
+    babi_train: tuple = ()             # bAbI-format files whose questions join the SFT episodes  # share of training episodes whose questions stay hidden while reading
     # tokenizer
     tokenizer_episodes: int = 200
     # SFT

@@ -40,15 +40,29 @@ def training_seed(cfg: TrainConfig, stream: int, i: int) -> int:
     return seed
 
 
+def haystack_of(cfg: TrainConfig):
+    """The user's background text (cfg.haystack) or None for the generated filler."""
+    if not cfg.haystack:
+        return None
+    from atommem.tasks.haystack import Haystack
+    return Haystack.from_file(cfg.haystack)
+
+
 def training_episodes(cfg: TrainConfig, n: int, stream: int) -> list:
-    """n episodes, families in turn, lengths between half and all of train_tokens; `stream` separates uses."""
+    """n episodes, families in turn, lengths between half and all of train_tokens; `stream` separates uses.
+    Questions of the user's bAbI files (cfg.babi_train) come on top, hidden in background at the same lengths."""
     rng = random.Random(cfg.seed * 7919 + stream)
+    hay = haystack_of(cfg)
     episodes = []
     for i in range(n):
         family = cfg.families[i % len(cfg.families)]
         length = rng.randint(cfg.train_tokens // 2, cfg.train_tokens)
-        seed = training_seed(cfg, stream, i)
-        episodes.append(generate(family, length, seed))
+        episodes.append(generate(family, length, training_seed(cfg, stream, i), haystack=hay))
+    if cfg.babi_train:
+        from atommem.tasks.babi import read_babi
+        for path in cfg.babi_train:
+            episodes += read_babi(path, haystack=hay, target_tokens=cfg.train_tokens,
+                                  seed=training_seed(cfg, stream + 50, 0))
     return episodes
 
 

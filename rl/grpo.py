@@ -35,7 +35,7 @@ from atommem.tasks.registry import generate
 from rl import distributed as dist
 from rl.advantages import group_advantages
 from rl.batching import action_logprobs, collate
-from rl.data import agent_config, training_seed
+from rl.data import agent_config, haystack_of, training_seed
 from rl.losses import entropy_bonus, kl_k3, ppo_clip_loss
 from rl.sft import check_finite, make_optimizer
 from rl.train_state import latest_checkpoint, load_train_state, save_checkpoint
@@ -53,6 +53,7 @@ def rollout_batch(cfg, model, tok, it: int):
     """G rollouts of each of rl_tasks fresh training episodes (this process's share of them, whole groups);
     returns (trajectories, group ids)."""
     rng = random.Random(cfg.seed * 7 + it)
+    hay = haystack_of(cfg)
     episodes, groups = [], []
     mine = dist.shard(range(cfg.rl_tasks))
     for t in range(cfg.rl_tasks):
@@ -60,7 +61,7 @@ def rollout_batch(cfg, model, tok, it: int):
         length = rng.randint(cfg.train_tokens // 2, cfg.train_tokens)
         if t not in mine:
             continue
-        ep = generate(family, length, training_seed(cfg, 90, it * cfg.rl_tasks + t))
+        ep = generate(family, length, training_seed(cfg, 90, it * cfg.rl_tasks + t), haystack=hay)
         episodes += [ep] * cfg.group_size
         groups += [t] * cfg.group_size
     policy = ModelPolicy(model, tok, SamplingConfig(greedy=False, temperature=cfg.temperature,

@@ -93,3 +93,27 @@ def test_sft_rows_put_the_loss_on_actions_only(smoke_data):
     for b, r in enumerate(rows[:8]):
         assert targets[b][mask[b]].tolist() == r.action_ids
         assert idx[b, pos[b, 0] + 1].item() == r.action_ids[0]
+
+
+def test_user_babi_files_and_background_join_the_training_data(tmp_path):
+    from rl.data import training_episodes
+    babi = tmp_path / "qa1.txt"
+    babi.write_text("1 Mary moved to the bathroom.\n2 John went to the hallway.\n3 Where is Mary?\tbathroom\t1\n")
+    book = tmp_path / "book.txt"
+    book.write_text("The lighthouse keeper counted the gulls every dawn. " * 50)
+    cfg = TrainConfig.preset_named("smoke", haystack=str(book), babi_train=(str(babi),))
+    eps = training_episodes(cfg, 4, stream=1)
+    assert [e.family for e in eps[-1:]] == ["babi"] and eps[-1].questions[0].answer == "bathroom"
+    background = [s for e in eps for s, fact in zip(e.sentences, e.is_fact) if not fact]
+    assert background and all("lighthouse" in s for s in background)
+    cfg2 = TrainConfig.from_dict(cfg.to_dict())
+    assert cfg2.babi_train == cfg.babi_train and cfg2.haystack == cfg.haystack
+
+
+def test_train_command_rejects_missing_user_files(tmp_path):
+    from click.testing import CliRunner
+
+    from atommem.cli import main
+    res = CliRunner().invoke(main, ["train", "--preset", "smoke", "--haystack", str(tmp_path / "nope.txt"),
+                                    "--out", str(tmp_path / "run")])
+    assert res.exit_code == 2 and "no such file" in res.output
