@@ -30,9 +30,9 @@ train-ddp: install
 	.venv/bin/torchrun --standalone --nproc_per_node=$(NPROC) -m rl.ddp_train --preset $(PRESET) --out $(OUT)
 
 bench: install
-	$(PY) bench/bench_kernels.py
-	$(PY) bench/bench_engine.py
-	$(PY) bench/bench_agent.py
+	{ echo; echo "## make bench, $$(date -u +%Y-%m-%d), $$(uname -m), $$(nproc) cores"; echo '```'; \
+	  $(PY) bench/bench_kernels.py && $(PY) bench/bench_engine.py && $(PY) bench/bench_agent.py; \
+	  echo '```'; } 2>&1 | tee -a bench/RESULTS.md
 
 clean:
 	rm -rf .venv runs .pytest_cache
