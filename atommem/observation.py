@@ -4,9 +4,9 @@ An `Observation` is a plain record with both the rendered text (what a model rea
 scripted teacher reads: the chunk's sentences with their fact marks, the shown entries, the question). The model sees
 exactly `render(obs)`:
 
-    <question>Where is Mary?</question><scratch>..</scratch><query>Mary</query>
-    <memory>[1] Mary: kitchen
-    [2] football: Mary | garden</memory><errors>..</errors><chunk>..</chunk><act>
+    <question> Where is Mary?</question><scratch></scratch><query> Mary</query>
+    <memory> [1] Mary: kitchen
+    [2] football: Mary | garden</memory><errors></errors><chunk> ..</chunk><act>
 
 In the answer phase `<ask>QUESTION</ask>` follows (after the chunk only in the `full` workflow, whose "chunk" is
 the whole context). The policy answers with operations
@@ -48,20 +48,26 @@ class Observation:
     allowed: frozenset = frozenset()        # ops the workflow lets the policy emit now
 
 
+def _field(tag: str, text: str) -> str:
+    """`<tag> text</tag>`: one space before any content, as in actions (ops.format_op), so that every word is
+    preceded by a space and tokenizes the same wherever it appears."""
+    return f"<{tag}> {text}</{tag}>" if text else f"<{tag}></{tag}>"
+
+
 def render(obs: Observation, entry_chars: int = 160, max_errors: int = 3) -> str:
     """The observation as the model reads it (entries and errors are clipped to bound its length)."""
     questions = " ".join(obs.questions)
     memory = "\n".join(f"[{i}] {text[:entry_chars]}" for i, text in enumerate(obs.memory, 1))
     errors = "; ".join(e[:80] for e in obs.errors[:max_errors])
     parts = [
-        f"<question>{questions}</question>",
-        f"<scratch>{obs.scratch}</scratch>",
-        f"<query>{obs.query}</query>",
-        f"<memory>{memory}</memory>",
-        f"<errors>{errors}</errors>",
+        _field("question", questions),
+        _field("scratch", obs.scratch),
+        _field("query", obs.query),
+        _field("memory", memory),
+        _field("errors", errors),
     ]
     if obs.chunk:
-        parts.append(f"<chunk>{' '.join(obs.chunk)}</chunk>")
+        parts.append(_field("chunk", " ".join(obs.chunk)))
     if obs.phase == "answer":
-        parts.append(f"<ask>{obs.ask}</ask>")
+        parts.append(_field("ask", obs.ask))
     return "".join(parts) + ACT_TOKEN

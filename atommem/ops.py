@@ -94,20 +94,28 @@ class ParseResult:
 
 
 def format_op(op: Op) -> str:
-    """The text form of one op (no validation: the engine judges the content)."""
+    """The text form of one op (no validation: the engine judges the content).
+
+    Content follows its opening tag after one space, as every field of an observation does (observation.py), so
+    a name is preceded by a space wherever it appears and tokenizes the same in the chunk, in memory and in the
+    action: copying it is then a plain token-for-token copy. The parser strips the space."""
     if isinstance(op, Create):
-        return f"<create>{op.text}</create>"
+        return f"<create>{_spaced(op.text)}</create>"
     if isinstance(op, Read):
-        return f"<read>{op.query}</read>"
+        return f"<read>{_spaced(op.query)}</read>"
     if isinstance(op, Update):
-        return f"<update>{op.index}: {op.text}</update>"
+        return f"<update> {op.index}: {op.text}</update>"
     if isinstance(op, Delete):
-        return f"<delete>{op.index}</delete>"
+        return f"<delete> {op.index}</delete>"
     if isinstance(op, Scratch):
-        return f"<scratch>{op.text}</scratch>"
+        return f"<scratch>{_spaced(op.text)}</scratch>"
     if isinstance(op, Answer):
-        return f"<answer>{op.text}</answer>"
+        return f"<answer>{_spaced(op.text)}</answer>"
     raise TypeError(f"not an op: {op!r}")
+
+
+def _spaced(text: str) -> str:
+    return f" {text}" if text else ""
 
 
 def format_ops(ops) -> str:

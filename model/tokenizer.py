@@ -5,6 +5,9 @@ the initial alphabet, so there is never an unknown token and decode(encode(s)) =
 special tokens (e.g. "<create>") are matched in raw text before BPE, always map to one id, and decode
 back to their own text. Knows nothing about the model or the memory operations' meaning.
 
+Digits are always single tokens, so a number is copied digit by digit with the same few tokens whatever its
+value (a small model learns that copy far faster than one over hundreds of merged digit groups).
+
 Example:
     tok = Tokenizer.train(texts, vocab_size=1500, special_tokens=["<pad>", "<create>", "</create>"])
     ids = tok.encode("<create>John is in the kitchen.</create>")
@@ -42,7 +45,9 @@ class Tokenizer:
             raise ValueError(f"vocab_size={vocab_size} is smaller than the {len(alphabet)} bytes "
                              f"plus {len(special_tokens)} special tokens")
         tok = _HFTokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
         tok.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
                                       special_tokens=special_tokens, initial_alphabet=alphabet,

@@ -30,9 +30,10 @@ def collate(rows, pad_id: int = 0):
     return idx, pos, targets, mask
 
 
-def action_logprobs(model, idx, pos, targets, temperature: float = 1.0, with_entropy: bool = False):
-    """Log-probs (B, A) of the action tokens (and their entropies), differentiable."""
-    h = model.hidden(idx)                                               # (B, T, C)
+def action_logprobs(model, idx, pos, targets, temperature: float = 1.0, with_entropy: bool = False, hidden=None):
+    """Log-probs (B, A) of the action tokens (and their entropies), differentiable. `hidden`: the trunk's output
+    for idx when the caller already has it."""
+    h = model.hidden(idx) if hidden is None else hidden                 # (B, T, C)
     h = h.gather(1, pos.unsqueeze(-1).expand(-1, -1, h.shape[-1]))     # (B, A, C)
     logits = model.head(h).float() / temperature                        # (B, A, V)
     logp_all = F.log_softmax(logits, dim=-1)
@@ -41,6 +42,15 @@ def action_logprobs(model, idx, pos, targets, temperature: float = 1.0, with_ent
         return logp, None
     entropy = -(logp_all.exp() * logp_all).sum(-1)                      # (B, A)
     return logp, entropy
+
+
+def observation_logprobs(model, hidden, idx, obs_lens):
+    """Log-probs (N,) of every observation token after the first, all rows flattened (the dense auxiliary loss of
+    SFT: the observation repeats names and codes, so predicting it trains the copying the actions need)."""
+    T = idx.shape[1]
+    predicts = torch.arange(1, T, device=idx.device)[None, :] < torch.as_tensor(obs_lens, device=idx.device)[:, None]
+    logits = model.head(hidden[:, :-1][predicts]).float()               # (N, V)
+    return F.log_softmax(logits, dim=-1).gather(-1, idx[:, 1:][predicts].unsqueeze(-1)).squeeze(-1)
 
 
 def length_batches(rows, batch_size: int, rng: random.Random):

@@ -30,23 +30,24 @@ class TrainConfig:
     tokenizer_episodes: int = 200
     # SFT
     sft_episodes: int = 8000
-    sft_steps: int = 8000
+    sft_steps: int = 7000
     sft_batch: int = 32
     sft_lr: float = 3e-3
     sft_warmup: int = 100
     min_lr_ratio: float = 0.1
     weight_decay: float = 0.01
     grad_clip: float = 1.0
+    obs_loss: float = 0.5              # weight of the dense next-token loss on observations (0: actions only)
     skip_keep: float = 0.25            # share of "nothing to do" rows kept (they are many and easy)
     eval_every: int = 2000
     eval_during_n: int = 10
     ckpt_every: int = 1000
     # GRPO
-    rl_iters: int = 30
-    rl_tasks: int = 8                  # task instances per iteration, G rollouts each
+    rl_iters: int = 20
+    rl_tasks: int = 16                 # task instances per iteration, G rollouts each
     group_size: int = 8
     temperature: float = 1.0
-    rl_lr: float = 3e-4
+    rl_lr: float = 1e-4
     clip_low: float = 0.2
     clip_high: float = 0.28
     dual_clip: float = 3.0

@@ -2,7 +2,9 @@
 
 Objective, per batch of rows (observation o, teacher action a = a_1..a_n, end token included):
     L = - (1 / sum_rows n) * sum_rows sum_t log p_theta(a_t | o, a_<t)
-i.e. the loss is on action tokens only, averaged over the batch's action tokens. AdamW, linear warmup then cosine
+i.e. the loss is on action tokens, averaged over the batch's action tokens; with `obs_loss` > 0 it adds that weight
+times the mean next-token loss over the observation tokens (a dense signal from the same forward pass: the
+observation repeats names and codes, so predicting it trains the copying that the actions need). AdamW, linear warmup then cosine
 decay to min_lr_ratio, gradient clipping. Batches are drawn from length-sorted pools (little padding), in an order
 fixed by (seed, epoch), so a resumed run replays exactly the batches an uninterrupted one would see.
 Data-parallel (rl/distributed.py): each process takes its slice of every global batch and divides by the batch's
@@ -18,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from rl import distributed as dist
-from rl.batching import action_logprobs, collate, length_batches
+from rl.batching import action_logprobs, collate, length_batches, observation_logprobs
 from rl.losses import sft_loss
 from rl.train_state import latest_checkpoint, load_train_state, save_checkpoint
 
@@ -70,13 +72,7 @@ def run_sft(cfg, model, rows, ckpt_dir, logger, evaluate=None, resume: bool = Fa
         lr = lr_at(step, cfg.sft_steps, cfg.sft_warmup, cfg.sft_lr, cfg.min_lr_ratio)
         for group in opt.param_groups:
             group["lr"] = lr
-        if dist.world() == 1 and model.device.type == "cpu":   # one process: exactly as it always was
-            idx, pos, targets, mask = collate(batch)
-            logp, _ = action_logprobs(model, idx, pos, targets)
-            loss = sft_loss(logp, mask)
-            n_tok = int(idx.numel())
-        else:
-            n_tok, loss = _local_loss(model, batch)
+        n_tok, loss = _batch_loss(model, batch, cfg.obs_loss)
         check_finite(loss, "sft", step)
         opt.zero_grad(set_to_none=True)
         if loss.requires_grad:
@@ -106,18 +102,25 @@ def run_sft(cfg, model, rows, ckpt_dir, logger, evaluate=None, resume: bool = Fa
     return model
 
 
-def _local_loss(model, batch):
-    """Data-parallel step: this process's slice of the global batch and its summed token loss divided by the
-    batch's global token count (the sum over processes is the one-process loss). Returns (padded tokens of all
-    processes, loss whose value is the global loss and whose gradient is this process's part)."""
+def _batch_loss(model, batch, obs_weight: float = 0.0):
+    """The SFT loss of a global batch: (padded tokens of all processes, loss). Data-parallel, each process takes
+    its slice and divides its summed token losses by the batch's global token counts (the sum over processes is
+    the one-process loss); the returned loss's value is the global loss, its gradient this process's part."""
     local = dist.shard(batch)
     denom = float(sum(len(r.action_ids) for r in batch))
+    obs_denom = float(sum(len(r.obs_ids) - 1 for r in batch))
     loss, numel = torch.zeros((), device=model.device), 0
     if local:
         idx, pos, targets, mask = (t.to(model.device) for t in collate(local))
         with dist.autocast(model.device):
-            logp, _ = action_logprobs(model, idx, pos, targets)
-        loss, numel = sft_loss(logp, mask, denom), int(idx.numel())
+            h = model.hidden(idx)
+            logp, _ = action_logprobs(model, idx, pos, targets, hidden=h)
+            loss, numel = sft_loss(logp, mask, denom), int(idx.numel())
+            if obs_weight > 0:
+                obs_logp = observation_logprobs(model, h, idx, [len(r.obs_ids) for r in local])
+                loss = loss + obs_weight * (-obs_logp.sum() / max(obs_denom, 1.0))
+    if dist.world() == 1:
+        return numel, loss
     both = torch.stack([loss.detach().double(), torch.tensor(float(numel), dtype=torch.float64, device=loss.device)])
     total, n_tok = dist.all_reduce_sum(both).tolist()
     return int(n_tok), loss + (total - loss.detach())

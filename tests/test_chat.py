@@ -50,7 +50,7 @@ def test_session_reports_each_op_with_stable_ids():
     assert all("<question></question>" in e.text for e in events if e.kind == "observe")  # questions hidden
     answer, events = session.ask("Where is Mary?")
     assert answer == "garden" and events[-1].line() == "= garden"
-    assert "<ask>Where is Mary?</ask>" in events[0].text
+    assert "<ask> Where is Mary?</ask>" in events[0].text
     assert [e.text for e in session.engine.entries()] == ["Mary: garden"]
     assert session.engine.query == ""                     # cleared when the question ends
 
@@ -99,7 +99,7 @@ def test_save_reset_load_restores(tmp_path):
     assert path.exists() and "memory cleared" in out
     answers = [line for line in out if line.startswith("= ")]
     assert answers == ["= unknown", "= kitchen", "= kitchen"]
-    assert any(line.startswith("  | <question>") and "<ask>Where is Mary?</ask>" in line for line in out)
+    assert any(line.startswith("  | <question>") and "<ask> Where is Mary?</ask>" in line for line in out)
 
 
 def test_bad_memory_file_is_one_error_line_and_the_chat_goes_on(tmp_path):

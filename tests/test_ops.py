@@ -126,5 +126,5 @@ def test_format_parse_roundtrip(ops):
 
 def test_format_exact_syntax():
     ops = [Create("a"), Read("b"), Update(1, "Mary: kitchen"), Delete(2), Scratch(""), Answer("c")]
-    assert format_ops(ops) == ("<create>a</create><read>b</read><update>1: Mary: kitchen</update>"
-                               "<delete>2</delete><scratch></scratch><answer>c</answer>")
+    assert format_ops(ops) == ("<create> a</create><read> b</read><update> 1: Mary: kitchen</update>"
+                               "<delete> 2</delete><scratch></scratch><answer> c</answer>")
