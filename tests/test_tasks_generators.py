@@ -162,6 +162,35 @@ def test_vocabulary_sizes():
     assert all(w.isalpha() and " " not in w for w in PLACES + OBJECTS)
 
 
+def test_episodes_mix_curated_and_fresh_words():
+    """Names, places and objects come half from the curated lists and half as fresh pseudo-words, so a policy
+    cannot solve the families by recalling a closed vocabulary."""
+    people, places, objects = set(), set(), set()
+    for seed in range(40):
+        for module in (qa1, qa2):
+            for f in module.generate(512, seed).facts():
+                if m := MOVE.match(f):
+                    people.add(m.group(1))
+                    places.add(f.rstrip(".").split()[-1])
+                elif m := (TAKE.match(f) or DROP.match(f)):
+                    objects.add(m.group(2))
+    for found, curated in ((people, PEOPLE), (places, PLACES), (objects, OBJECTS)):
+        fresh = found - set(curated)
+        assert 0.25 < len(fresh) / len(found) < 0.9, (len(fresh), len(found))
+        assert all(w.isalpha() for w in fresh)
+    assert all(w[0].isupper() for w in people) and all(w.islower() for w in places | objects)
+
+
+def test_pick_gives_distinct_words_and_never_a_reserved_one():
+    import random
+    from atommem.tasks.vocab import RESERVED_WORDS, pick, pseudo_word
+    for seed in range(200):
+        words = pick(random.Random(seed), PLACES, 8)
+        assert len(set(words)) == 8
+        assert not {w.lower() for w in words} & RESERVED_WORDS
+    assert pseudo_word(random.Random(3)) == pseudo_word(random.Random(3))
+
+
 def test_qa1_shape():
     for seed in range(20):
         ep = qa1.generate(512, seed)

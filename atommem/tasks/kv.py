@@ -16,7 +16,7 @@ import sys
 
 from atommem.tasks.episode import Episode, Question
 from atommem.tasks.haystack import Haystack, assemble_episode, default_fact_count
-from atommem.tasks.vocab import OBJECTS
+from atommem.tasks.vocab import pick_objects
 
 EMPTY = None
 NOTHING = "nothing"
@@ -67,7 +67,7 @@ def generate(target_tokens: int, seed: int, n_facts: int | None = None, haystack
     for _ in range(MAX_TRIES):
         n_lockers = rng.randint(max(3, n_questions), min(6, n_facts - 3))
         keys = _codes(rng, n_lockers)
-        items = rng.sample(OBJECTS, rng.randint(5, 9))
+        items = pick_objects(rng, rng.randint(5, 9))
         asked = rng.sample(keys, n_questions)
         end_empty: dict[str, bool | None] = {k: None for k in keys}
         for k, flag in zip(asked, ends_empty):

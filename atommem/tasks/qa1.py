@@ -13,7 +13,7 @@ import sys
 
 from atommem.tasks.episode import Episode, Question
 from atommem.tasks.haystack import Haystack, assemble_episode, default_fact_count
-from atommem.tasks.vocab import MOVE_VERBS, PEOPLE, PLACES
+from atommem.tasks.vocab import MOVE_VERBS, pick_people, pick_places
 
 
 def generate(target_tokens: int, seed: int, n_facts: int | None = None, haystack: Haystack | None = None,
@@ -28,8 +28,8 @@ def generate(target_tokens: int, seed: int, n_facts: int | None = None, haystack
         if n_questions > min(5, n_facts):
             raise ValueError(f"qa1 asks about at most 5 people, got n_questions={n_questions}")
         n_people = n_questions
-    people = rng.sample(PEOPLE, n_people)
-    places = rng.sample(PLACES, rng.randint(5, 8))
+    people = pick_people(rng, n_people)
+    places = pick_places(rng, rng.randint(5, 8))
     # everyone moves at least once; the rest of the moves go to random people
     movers = people + [rng.choice(people) for _ in range(n_facts - n_people)]
     rng.shuffle(movers)

@@ -16,7 +16,7 @@ import sys
 
 from atommem.tasks.episode import Episode, Question
 from atommem.tasks.haystack import Haystack, assemble_episode, default_fact_count
-from atommem.tasks.vocab import OBJECTS, PEOPLE, PLACES
+from atommem.tasks.vocab import pick_objects, pick_people, pick_places
 from atommem.tasks.world import World, simulate
 
 MAX_TRIES = 200
@@ -25,9 +25,9 @@ MAX_TRIES = 200
 def build_world(rng: random.Random, n_facts: int, n_objects_min: int, carry_bias: float, ready) -> World:
     """Simulate stories until `ready(world)` holds; raises ValueError if it never does."""
     for _ in range(MAX_TRIES):
-        people = rng.sample(PEOPLE, rng.randint(2, 4))
-        objects = rng.sample(OBJECTS, rng.randint(max(2, n_objects_min), max(4, n_objects_min)))
-        places = rng.sample(PLACES, rng.randint(4, 6))
+        people = pick_people(rng, rng.randint(2, 4))
+        objects = pick_objects(rng, rng.randint(max(2, n_objects_min), max(4, n_objects_min)))
+        places = pick_places(rng, rng.randint(4, 6))
         world = simulate(rng, n_facts, people, objects, places, carry_bias=carry_bias)
         if ready(world):
             return world

@@ -1,8 +1,12 @@
-"""Word lists for the generated task families: people, places, objects and the verbs of each fact kind.
+"""Word lists for the generated task families: people, places, objects and the verbs of each fact kind, and the
+fresh pseudo-words mixed with them.
 
-Owns only data. The lists are large enough that a model cannot memorise answers, and they are pairwise disjoint
-(no word is both a place and an object, no name is an everyday word), so a sentence's role is always clear.
-The background grammar in `haystack.py` must avoid every word here; `tests/test_tasks_haystack.py` checks that.
+The curated lists are pairwise disjoint (no word is both a place and an object, no name is an everyday word), so a
+sentence's role is always clear; the background grammar in `haystack.py` must avoid every word here
+(`tests/test_tasks_haystack.py` checks that). Lists of a few dozen words are small enough to memorise, and a policy
+trained on them alone does: measured, one trained on the curated lists only fell from 0.56 to 0.26 mean exact match
+when half the words were new (it wrote `Mirela` for `Mary`). So every episode draws each word, with even odds, from
+its list or as a fresh pseudo-word (`pick`), and the policy has to copy what it reads.
 
 Run `python -m atommem.tasks.vocab` to print the list sizes.
 """
@@ -58,5 +62,52 @@ def forbidden_background_words() -> frozenset[str]:
 assert not set(PLACES) & set(OBJECTS), "a word is both a place and an object"
 assert len(set(PEOPLE)) == len(PEOPLE) and len(set(PLACES)) == len(PLACES) and len(set(OBJECTS)) == len(OBJECTS)
 
+_ONSETS = "bdfgklmnprstvz"
+_VOWELS = "aeiou"
+
+
+def pseudo_word(rng, syllables: tuple[int, int] = (2, 3)) -> str:
+    """A pronounceable made-up word (`tamoriv`, `kesu`): 2-3 consonant-vowel syllables, sometimes a final consonant.
+    About a million of them, so a policy that meets one must copy it from the text: it cannot have memorised it."""
+    word = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(rng.randint(*syllables)))
+    return word + rng.choice(_ONSETS) if rng.random() < 0.5 else word
+
+
+_CURATED_LOWER = frozenset(w.lower() for w in PEOPLE + PLACES + OBJECTS) | RESERVED_WORDS | BABI_WORDS
+
+
+def pick(rng, curated: tuple[str, ...], k: int, fresh_share: float = 0.5, capitalize: bool = False) -> list[str]:
+    """k distinct words for one episode: each from the curated list, or (with probability fresh_share) a fresh
+    pseudo-word never in any list. Curated words keep the stories readable; fresh ones make the families
+    impossible to solve by recalling a closed vocabulary (names, places and objects must be copied)."""
+    out: list[str] = []
+    pool = list(curated)
+    rng.shuffle(pool)
+    while len(out) < k:
+        if rng.random() < fresh_share:
+            word = pseudo_word(rng)
+            if word in _CURATED_LOWER:
+                continue
+            word = word.capitalize() if capitalize else word
+        else:
+            word = pool.pop()
+        if word not in out:
+            out.append(word)
+    return out
+
+
+def pick_people(rng, k: int) -> list[str]:
+    return pick(rng, PEOPLE, k, capitalize=True)
+
+
+def pick_places(rng, k: int) -> list[str]:
+    return pick(rng, PLACES, k)
+
+
+def pick_objects(rng, k: int) -> list[str]:
+    return pick(rng, OBJECTS, k)
+
+
 if __name__ == "__main__":
-    print(f"{len(PEOPLE)} people, {len(PLACES)} places, {len(OBJECTS)} objects")
+    print(f"{len(PEOPLE)} people, {len(PLACES)} places, {len(OBJECTS)} objects; pseudo-words like "
+          + ", ".join(pseudo_word(__import__("random").Random(i)) for i in range(5)))
