@@ -12,6 +12,8 @@ Run `python -m atommem.tasks.vocab` to print the list sizes.
 """
 from __future__ import annotations
 
+import random
+
 PEOPLE = (
     "Amara", "Bastian", "Celeste", "Dorian", "Elowen", "Fabian", "Greta", "Hugo", "Ingrid", "Jasper",
     "Kira", "Lorenzo", "Maren", "Nico", "Odile", "Pavel", "Quentin", "Rosalind", "Silas", "Tamsin",
@@ -110,4 +112,4 @@ def pick_objects(rng, k: int) -> list[str]:
 
 if __name__ == "__main__":
     print(f"{len(PEOPLE)} people, {len(PLACES)} places, {len(OBJECTS)} objects; pseudo-words like "
-          + ", ".join(pseudo_word(__import__("random").Random(i)) for i in range(5)))
+          + ", ".join(pseudo_word(random.Random(i)) for i in range(5)))
