@@ -6,7 +6,8 @@ i.e. the loss is on action tokens, averaged over the batch's action tokens; with
 times the mean next-token loss over the observation tokens (a dense signal from the same forward pass: the
 observation repeats names and codes, so predicting it trains the copying that the actions need; measured: 0.33 ->
 0.47 mean exact match at 3,000 steps). AdamW, linear warmup then cosine decay to min_lr_ratio, gradient clipping.
-Batches are drawn from length-sorted pools (little padding), in an order fixed by (seed, epoch), so a resumed run replays exactly the batches an uninterrupted one would see.
+Batches are drawn from length-sorted pools (little padding), in an order fixed by (seed, epoch), so a resumed run
+replays exactly the batches an uninterrupted one would see.
 Data-parallel (rl/distributed.py): each process takes its slice of every global batch and divides by the batch's
 global token count; summed gradients equal the one-process gradient. With one process nothing changes.
 """
