@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from atommem.ops import OP_TAGS
+from atommem.ops import OP_TAGS, tagged
 
 OBS_TAGS = ("question", "query", "memory", "errors", "chunk", "ask")
 ACT_TOKEN = "<act>"
@@ -48,26 +48,20 @@ class Observation:
     allowed: frozenset = frozenset()        # ops the workflow lets the policy emit now
 
 
-def _field(tag: str, text: str) -> str:
-    """`<tag> text</tag>`: one space before any content, as in actions (ops.format_op), so that every word is
-    preceded by a space and tokenizes the same wherever it appears."""
-    return f"<{tag}> {text}</{tag}>" if text else f"<{tag}></{tag}>"
-
-
 def render(obs: Observation, entry_chars: int = 160, max_errors: int = 3) -> str:
     """The observation as the model reads it (entries and errors are clipped to bound its length)."""
     questions = " ".join(obs.questions)
     memory = "\n".join(f"[{i}] {text[:entry_chars]}" for i, text in enumerate(obs.memory, 1))
     errors = "; ".join(e[:80] for e in obs.errors[:max_errors])
     parts = [
-        _field("question", questions),
-        _field("scratch", obs.scratch),
-        _field("query", obs.query),
-        _field("memory", memory),
-        _field("errors", errors),
+        tagged("question", questions),
+        tagged("scratch", obs.scratch),
+        tagged("query", obs.query),
+        tagged("memory", memory),
+        tagged("errors", errors),
     ]
     if obs.chunk:
-        parts.append(_field("chunk", " ".join(obs.chunk)))
+        parts.append(tagged("chunk", " ".join(obs.chunk)))
     if obs.phase == "answer":
-        parts.append(_field("ask", obs.ask))
+        parts.append(tagged("ask", obs.ask))
     return "".join(parts) + ACT_TOKEN

@@ -93,29 +93,29 @@ class ParseResult:
         return not self.errors
 
 
+def tagged(tag: str, text: str) -> str:
+    """`<tag> text</tag>`: content follows its opening tag after one space (none when empty). Actions and every
+    field of an observation (observation.py) use it, so a name is preceded by a space wherever it appears and
+    tokenizes the same in the chunk, in memory and in the action: copying it is a plain token-for-token copy.
+    The parser strips the space."""
+    return f"<{tag}> {text}</{tag}>" if text else f"<{tag}></{tag}>"
+
+
 def format_op(op: Op) -> str:
-    """The text form of one op (no validation: the engine judges the content).
-
-    Content follows its opening tag after one space, as every field of an observation does (observation.py), so
-    a name is preceded by a space wherever it appears and tokenizes the same in the chunk, in memory and in the
-    action: copying it is then a plain token-for-token copy. The parser strips the space."""
+    """The text form of one op (no validation: the engine judges the content)."""
     if isinstance(op, Create):
-        return f"<create>{_spaced(op.text)}</create>"
+        return tagged("create", op.text)
     if isinstance(op, Read):
-        return f"<read>{_spaced(op.query)}</read>"
+        return tagged("read", op.query)
     if isinstance(op, Update):
-        return f"<update> {op.index}: {op.text}</update>"
+        return tagged("update", f"{op.index}: {op.text}")
     if isinstance(op, Delete):
-        return f"<delete> {op.index}</delete>"
+        return tagged("delete", str(op.index))
     if isinstance(op, Scratch):
-        return f"<scratch>{_spaced(op.text)}</scratch>"
+        return tagged("scratch", op.text)
     if isinstance(op, Answer):
-        return f"<answer>{_spaced(op.text)}</answer>"
+        return tagged("answer", op.text)
     raise TypeError(f"not an op: {op!r}")
-
-
-def _spaced(text: str) -> str:
-    return f" {text}" if text else ""
 
 
 def format_ops(ops) -> str:
