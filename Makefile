@@ -4,6 +4,7 @@ PY      := .venv/bin/python
 PRESET  ?= tiny
 OUT     ?= runs/$(PRESET)
 NPROC   ?= 2
+ABL_PRESET ?= ablate
 
 .PHONY: install test test-fast train train-ddp bench ablations clean
 
@@ -38,4 +39,4 @@ clean:
 	rm -rf .venv runs .pytest_cache
 
 ablations: install
-	$(PY) -m rl.ablations --preset $(PRESET)
+	$(PY) -m rl.ablations --preset $(ABL_PRESET)

@@ -2,11 +2,12 @@
 
 For each workflow the full recipe (rl/pipeline.py) runs into runs/ablations/WORKFLOW with the same preset and seeds;
 a workflow whose run already finished (results.json present) is skipped and an interrupted one resumes, so the whole
-table can be built over several sittings. The table (task family x workflow, at 1x and 4x the training length) is
-written to runs/ablations/ABLATIONS.md with a bar plot. The teacher's accuracy under each workflow is listed too: it
-bounds what imitation alone can reach.
+table can be built over several sittings; a run directory trained under another preset is refused, never mixed in.
+The table (task family x workflow, at 1x and 4x the training length, with each run's wall-clock minutes from its
+metrics log) is written to runs/ablations/ABLATIONS.md with a bar plot (ablations.png). The teacher's accuracy under
+each workflow is listed too: it bounds what imitation alone can reach.
 
-    .venv/bin/python -m rl.ablations [--preset tiny] [--workflows atommem,memagent,...] [--teacher-only]
+    .venv/bin/python -m rl.ablations [--preset ablate] [--workflows atommem,memagent,...] [--teacher-only]
 """
 from __future__ import annotations
 
@@ -30,28 +31,85 @@ def teacher_row(cfg: TrainConfig) -> dict:
     return res.accuracy
 
 
-def table(rows: dict, families, labels) -> str:
-    head = "| workflow | policy | " + " | ".join(f"{f} {lab}" for f in families for lab in labels) + " | mean |"
-    lines = [head, "|---" * (len(families) * len(labels) + 3) + "|"]
+def mean_of(acc: dict, families, labels) -> float:
+    nums = [acc[f][lab] for f in families for lab in labels if lab in acc.get(f, {})]
+    return sum(nums) / max(len(nums), 1)
+
+
+def table(rows: dict, families, labels, minutes: dict | None = None) -> str:
+    minutes = minutes or {}
+    head = ("| workflow | policy | " + " | ".join(f"{f} {lab}" for f in families for lab in labels)
+            + " | mean | minutes |")
+    lines = [head, "|---" * (len(families) * len(labels) + 4) + "|"]
     for (wf, who), acc in rows.items():
         vals = [acc.get(f, {}).get(lab) for f in families for lab in labels]
-        nums = [v for v in vals if v is not None]
         cells = " | ".join("-" if v is None else f"{v:.2f}" for v in vals)
-        lines.append(f"| {wf} | {who} | {cells} | {sum(nums) / max(len(nums), 1):.3f} |")
+        mins = f"{minutes[wf]:.0f}" if who != "teacher" and wf in minutes else "-"
+        lines.append(f"| {wf} | {who} | {cells} | {mean_of(acc, families, labels):.3f} | {mins} |")
     return "\n".join(lines)
 
 
-def main() -> None:
+def run_minutes(run: Path) -> float | None:
+    """Wall-clock span of a run's metrics log (data preparation before the first record excluded)."""
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        return None
+    times = [json.loads(line)["time"] for line in path.read_text().splitlines() if line.strip()]
+    return (max(times) - min(times)) / 60 if times else None
+
+
+def plot(rows: dict, families, labels, path) -> None:
+    """Mean exact match per workflow and length: the learned policy as bars, the teacher as a tick above it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    wfs = list(dict.fromkeys(wf for wf, _ in rows))
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(wfs)), 4))
+    width = 0.8 / len(labels)
+    for j, lab in enumerate(labels):
+        xs = [i + (j - (len(labels) - 1) / 2) * width for i in range(len(wfs))]
+        learned = [next((mean_of(acc, families, [lab]) for (w, who), acc in rows.items()
+                         if w == wf and who != "teacher"), 0.0) for wf in wfs]
+        teacher = [mean_of(rows[(wf, "teacher")], families, [lab]) if (wf, "teacher") in rows else 0.0
+                   for wf in wfs]
+        ax.bar(xs, learned, width, label=f"learned, {lab} tokens")
+        ax.scatter(xs, teacher, marker="_", s=200, color="black", label="teacher" if j == 0 else None)
+    ax.set_xticks(range(len(wfs)), wfs, rotation=30)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel(f"mean exact match ({', '.join(families)})")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def check_run(run: Path, workflow: str, preset: str) -> None:
+    """Refuse an unknown workflow, or a run directory trained under another preset (budgets must match)."""
+    if workflow not in WORKFLOWS:
+        raise SystemExit(f"unknown workflow {workflow!r}; choose from: {', '.join(WORKFLOWS)}")
+    if (run / "config.json").exists():
+        saved = json.loads((run / "config.json").read_text())
+        if saved.get("preset") != preset or saved.get("workflow") != workflow:
+            raise SystemExit(f"{run} holds workflow {saved.get('workflow')!r} under preset {saved.get('preset')!r}, "
+                             f"not {workflow!r} under {preset!r}: pass another --out, or remove it to compare "
+                             f"like with like")
+
+
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="tiny")
+    ap.add_argument("--preset", default="ablate")
     ap.add_argument("--workflows", default=",".join(WORKFLOWS))
     ap.add_argument("--teacher-only", action="store_true", help="only the teacher rows (seconds, no training)")
     ap.add_argument("--out", default="runs/ablations")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = {}
-    for wf in args.workflows.split(","):
+    workflows = args.workflows.split(",")
+    for wf in workflows:
+        check_run(out / wf, wf, args.preset)
+    rows, minutes = {}, {}
+    for wf in workflows:
         cfg = TrainConfig.preset_named(args.preset, workflow=wf)
         rows[(wf, "teacher")] = teacher_row(cfg)
         if args.teacher_only:
@@ -61,11 +119,14 @@ def main() -> None:
         if not done.exists():
             train(cfg, run, resume=(run / "config.json").exists())
         res = json.loads(done.read_text())
+        minutes[wf] = run_minutes(run)
         rows[(wf, "sft+grpo" if "sft+grpo" in res else "sft")] = res.get("sft+grpo", res["sft"])["accuracy"]
     cfg = TrainConfig.preset_named(args.preset)
     labels = list(next(iter(rows.values()))[cfg.families[0]])[:2]
-    text = f"# Ablations ({args.preset} preset, same budget and seeds)\n\n" + table(rows, cfg.families, labels) + "\n"
+    text = (f"# Ablations ({args.preset} preset, same budget and seeds)\n\n"
+            + table(rows, cfg.families, labels, {k: v for k, v in minutes.items() if v is not None}) + "\n")
     (out / "ABLATIONS.md").write_text(text)
+    plot(rows, cfg.families, labels, out / "ablations.png")
     print(text)
 
 

@@ -23,9 +23,9 @@ class TrainConfig:
     chunk_tokens: int = 32
     top_k: int = 3
     workflow: str = "atommem"
-    hidden_question_frac: float = 0.5
+    hidden_question_frac: float = 0.5  # share of training episodes whose questions stay hidden while reading
     haystack: str | None = None        # background text file for training episodes (default: generated filler)
-    babi_train: tuple = ()             # bAbI-format files whose questions join the SFT episodes  # share of training episodes whose questions stay hidden while reading
+    babi_train: tuple = ()             # bAbI-format files whose questions join the SFT episodes
     # tokenizer
     tokenizer_episodes: int = 200
     # SFT
@@ -83,6 +83,9 @@ PRESETS: dict[str, dict] = {
                   sft_steps=30, sft_batch=8, sft_warmup=5, eval_every=15, eval_during_n=2, ckpt_every=15,
                   rl_iters=2, rl_tasks=2, group_size=4, rl_max_rows=32, rl_microbatch=16),
     "tiny": dict(),
+    # `make ablations`: one budget for every workflow, small enough that all ten fit in an afternoon on 2 cores
+    "ablate": dict(sft_episodes=4000, sft_steps=3000, eval_every=1000, rl_iters=0, eval_multiples=(1, 4),
+                   eval_n=20),
     "small": dict(model_preset="small", vocab_size=2048, max_seq_len=512, sft_episodes=20000, sft_steps=20000,
                   sft_batch=64, sft_lr=1e-3, rl_iters=200, rl_tasks=32, eval_n=200),
 }
