@@ -153,7 +153,7 @@ class EpisodeRun:
             show_q = self.config.questions_visible
             return Observation("read", [q.text for q in self.episode.questions] if show_q else [], eng.scratch,
                                eng.query, view, self.errors, list(sentences), list(facts),
-                               allowed=wf.read_ops)
+                               allowed=wf.read_ops, rewrite=wf.rewrite_each_chunk)
         chunk, chunk_fact = [], []
         if wf.show_context:
             chunk = _tail(self.episode.sentences, self.config.full_context_tokens)

@@ -46,6 +46,7 @@ class Observation:
     chunk_is_fact: list[bool] = field(default_factory=list)
     ask: str = ""                           # the question being answered (answer phase)
     allowed: frozenset = frozenset()        # ops the workflow lets the policy emit now
+    rewrite: bool = False                   # the workflow rewrites the scratchpad after every chunk (memagent)
 
 
 def render(obs: Observation, entry_chars: int = 160, max_errors: int = 3) -> str:

@@ -12,8 +12,8 @@ How it uses the operations (workflow `atommem`):
   chunk, if any; a step that reads stays on the chunk, one that does not moves on.
 - Which fact it is working on follows from the current query alone (the query is cleared on each new chunk).
 - Answer phase: `read` the question's key, then `answer` from entry values (world_state.answer_from).
-Static workflows: `memagent`/`no-store` keep the same state as `key: value; ...` in the scratchpad, rewritten whenever
-a chunk holds a fact; answer-only workflows (`append`, `rag`, `full`) replay the facts they are shown.
+Static workflows: `memagent` keeps the same state as `key: value; ...` in the scratchpad and rewrites all of it after
+every chunk (MemAgent's overwrite memory), `no-store` rewrites it only when a chunk holds a fact; answer-only workflows (`append`, `rag`, `full`) replay the facts they are shown.
 """
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def _scratch_state(scratch: str) -> dict[str, str]:
 
 def _read_phase_scratch(obs: Observation) -> list:
     events = _chunk_events(obs)
-    if not events:
+    if not events and not (obs.rewrite and obs.scratch):
         return []
     state = _scratch_state(obs.scratch)
     for ev in events:

@@ -6,14 +6,14 @@ each phase, and which the loop applies by itself. Nothing here knows about model
 | name        | reading phase (policy may emit)        | done by the loop                               |
 |-------------|----------------------------------------|------------------------------------------------|
 | atommem     | create read update delete scratch      | -                                              |
-| memagent    | scratch (overwrite)                    | -  (answers from question + scratchpad)        |
+| memagent    | scratch, rewritten after every chunk   | -  (answers from question + scratchpad)        |
 | append      | -                                      | every fact sentence stored; query = question   |
 | rag         | -  (no reading steps)                  | all sentences indexed; query = question        |
 | full        | -  (no reading steps)                  | whole context shown with the question          |
 | no-update   | create read delete scratch             | -                                              |
 | no-delete   | create read update scratch             | -                                              |
 | no-scratch  | create read update delete              | -                                              |
-| no-store    | scratch                                | -                                              |
+| no-store    | scratch, rewritten when it chooses     | -                                              |
 | k3/k6/k12   | as atommem, top-k of 3, 6 or 12        | -                                              |
 | cap8        | as atommem, store capped at 8 entries  | oldest evicted                                 |
 """
@@ -34,6 +34,7 @@ class Workflow:
     index_all_sentences: bool = False               # rag: every sentence goes in the store, unread
     query_is_question: bool = False                 # the loop sets the query to the question
     show_context: bool = False                      # full: the whole context is the observation
+    rewrite_each_chunk: bool = False                # memagent: the scratchpad is rewritten after every chunk
     top_k: int | None = None                        # overrides AgentConfig.top_k
     capacity: int | None = None                     # overrides the engine's capacity
     extra: dict = field(default_factory=dict)
@@ -47,7 +48,8 @@ _ANSWER_ONLY = frozenset({"answer"})
 
 WORKFLOWS: dict[str, Workflow] = {
     "atommem": _ATOMMEM,
-    "memagent": Workflow("memagent", read_ops=frozenset({"scratch"}), answer_ops=_ANSWER_ONLY),
+    "memagent": Workflow("memagent", read_ops=frozenset({"scratch"}), answer_ops=_ANSWER_ONLY,
+                         rewrite_each_chunk=True),
     "append": Workflow("append", read_ops=frozenset(), answer_ops=_ANSWER_ONLY, reading_steps=False,
                        auto_store_facts=True, query_is_question=True),
     "rag": Workflow("rag", read_ops=frozenset(), answer_ops=_ANSWER_ONLY, reading_steps=False,

@@ -44,3 +44,17 @@ def test_teacher_reads_before_update_and_answer():
             kinds = [type(op).__name__ for op in step.ops]
             if "Update" in kinds or "Answer" in kinds:
                 assert step.observation.query, "the teacher writes or answers only with the key in view"
+
+
+def test_memagent_rewrites_every_chunk_no_store_only_on_facts():
+    """memagent is MemAgent's fixed overwrite workflow; no-store decides when to write."""
+    for workflow, every_chunk in (("memagent", True), ("no-store", False)):
+        _, trajs = _accuracy("qa1", 512, workflow=workflow, n=5)
+        for t in trajs:
+            reading = [s for s in t.steps if s.phase == "read"]
+            started = False
+            for step in reading:
+                has_fact = any(step.observation.chunk_is_fact)
+                started = started or has_fact
+                wrote = any(type(op).__name__ == "Scratch" for op in step.ops)
+                assert wrote == (has_fact or (every_chunk and started)), (workflow, step.text)
