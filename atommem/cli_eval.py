@@ -18,7 +18,8 @@ def _fail(msg: str) -> None:
     sys.exit(2)
 
 
-def _print_trace(traj, out=sys.stdout) -> None:
+def _print_trace(traj, out=None) -> None:
+    out = out or sys.stdout            # looked up per call: a test runner may have swapped it since import
     ep = traj.episode
     print(f"--- {ep.family} episode (seed {ep.seed}), {len(traj.steps)} steps, reward {traj.reward:.2f}", file=out)
     for i, step in enumerate(traj.steps):
@@ -49,8 +50,11 @@ def _print_trace(traj, out=sys.stdout) -> None:
 @click.option("--haystack", type=click.Path(), default=None, help="Background text file (default: generated).")
 @click.option("--out", "out_dir", default=None, help="Write results.json and accuracy.png here.")
 @click.option("--trace", default=0, show_default=True, help="Print the full trajectory of N episodes.")
+@click.option("--step-errors", is_flag=True,
+              help="Also compare the policy with the teacher on every teacher step of the same episodes "
+                   "(teacher-forced), and print the mismatches per task and kind of step.")
 def eval_command(ckpt, policy_kind, task, lengths, n, seed, workflow, top_k, hide_questions, babi, haystack,
-                 out_dir, trace):
+                 out_dir, trace, step_errors):
     """Evaluate a memory policy on fresh episodes; prints a Markdown table and a final JSON line."""
     from tqdm import tqdm
 
@@ -103,6 +107,11 @@ def eval_command(ckpt, policy_kind, task, lengths, n, seed, workflow, top_k, hid
         _print_trace(traj)
     click.echo(markdown_table(result))
     click.echo(f"mean exact match {result.mean_accuracy():.3f} over {total} episodes in {result.seconds:.1f} s")
+    if step_errors:
+        from atommem.evaluate import episodes_for
+        from atommem.step_errors import step_errors as teacher_forced
+        report = teacher_forced(policy, cells or episodes_for(families, lens, n, seed, hay), cfg)
+        click.echo(f"\nteacher-forced steps that differ from the teacher: {report.rate():.3f}\n{report.markdown()}")
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
