@@ -5,6 +5,7 @@ PRESET  ?= tiny
 OUT     ?= runs/$(PRESET)
 NPROC   ?= 2
 ABL_PRESET ?= ablate
+ABL_JOBS ?= 2
 
 .PHONY: install test test-fast train train-ddp bench ablations clean
 
@@ -39,4 +40,4 @@ clean:
 	rm -rf .venv runs .pytest_cache
 
 ablations: install
-	$(PY) -m rl.ablations --preset $(ABL_PRESET)
+	$(PY) -m rl.ablations --preset $(ABL_PRESET) --jobs $(ABL_JOBS)

@@ -48,3 +48,28 @@ def test_refuses_a_run_of_another_preset_or_workflow(tmp_path):
         check_run(run, "append", "tiny")
     with pytest.raises(SystemExit, match="unknown workflow"):
         main(["--workflows", "atommem,nonsense", "--out", str(tmp_path / "other")])
+
+
+def test_parallel_jobs_deal_unfinished_workflows(tmp_path, monkeypatch):
+    import rl.ablations as ab
+    calls = []
+
+    class FakeProc:
+        def __init__(self, cmd, env, stdout, stderr):
+            calls.append((cmd, env["OMP_NUM_THREADS"]))
+
+        def wait(self):
+            return 1 if "cap8" in calls[-1][0][-2] else 0
+
+    monkeypatch.setattr(ab.subprocess, "Popen", FakeProc)
+    monkeypatch.setattr(ab.os, "cpu_count", lambda: 4)
+    (tmp_path / "rag").mkdir()
+    (tmp_path / "rag" / "results.json").write_text("{}")
+    ab.train_in_parallel(["atommem", "rag", "memagent", "no-update"], "ablate", tmp_path, 2)
+    shares = [cmd[cmd.index("--workflows") + 1] for cmd, _ in calls]
+    assert shares == ["atommem,no-update", "memagent"]              # finished ones skipped, dealt in turn
+    assert all(threads == "2" and "--train-only" in cmd for cmd, threads in calls)
+    assert (tmp_path / "jobs").is_dir()
+    calls.clear()
+    with pytest.raises(SystemExit, match="failed"):
+        ab.train_in_parallel(["cap8"], "ablate", tmp_path, 3)
