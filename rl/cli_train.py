@@ -11,7 +11,8 @@ from rl.config import PRESETS, TrainConfig
 
 @click.command("train")
 @click.option("--preset", default="tiny", show_default=True, type=click.Choice(sorted(PRESETS)),
-              help="Named size: smoke (tests, a minute), tiny (2-core CPU), small (one GPU).")
+              help="Named size: smoke (tests, a minute), tiny (2-core CPU), small (one GPU), ablate (the "
+                   "shorter budget every workflow gets in `make ablations`).")
 @click.option("--workflow", default="atommem", show_default=True, help="Memory workflow to train (see eval --help).")
 @click.option("--stage", default="all", show_default=True, type=click.Choice(["all", "sft", "rl"]),
               help="Run everything, or only SFT, or only GRPO from the run's SFT policy.")
