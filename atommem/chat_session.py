@@ -12,8 +12,8 @@ How a turn maps onto the episode contract (ARCHITECTURE.md section 2):
 - `ask(question)`: a one-question episode with no context: the answer phase of `EpisodeRun` (the policy may read
   up to `max_answer_reads` times, then answers; no answer counts as "").
 - Both drive the real `EpisodeRun` (observe, policy.act, step), not a copy of it. The only change is that the
-  run's engine is the session's, kept across turns (`EpisodeRun(..., engine=...)`). Error lines of a turn's last step are shown at the next turn's first
-  step, as between chunks of one episode.
+  run's engine is the session's, kept across turns (`EpisodeRun(..., engine=...)`). Error lines of a turn's last
+  step are shown at the next turn's first step, as between chunks of one episode.
 - Static workflows work too: `append`/`rag` store the fed sentences themselves, `full` shows what was fed so far.
 
 Try it: `printf 'Mary went to the kitchen.\\nWhere is Mary?\\n' | atommem-cli chat --policy teacher`.

@@ -13,7 +13,8 @@ How it uses the operations (workflow `atommem`):
 - Which fact it is working on follows from the current query alone (the query is cleared on each new chunk).
 - Answer phase: `read` the question's key, then `answer` from entry values (world_state.answer_from).
 Static workflows: `memagent` keeps the same state as `key: value; ...` in the scratchpad and rewrites all of it after
-every chunk (MemAgent's overwrite memory), `no-store` rewrites it only when a chunk holds a fact; answer-only workflows (`append`, `rag`, `full`) replay the facts they are shown.
+every chunk (MemAgent's overwrite memory), `no-store` rewrites it only when a chunk holds a fact; answer-only
+workflows (`append`, `rag`, `full`) replay the facts they are shown.
 """
 from __future__ import annotations
 

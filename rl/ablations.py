@@ -85,7 +85,7 @@ def plot(rows: dict, families, labels, path) -> None:
     ax.set_ylim(0, 1.05)
     ax.set_ylabel(f"mean exact match ({', '.join(families)})")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(labels) + 1, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

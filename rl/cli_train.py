@@ -26,9 +26,12 @@ from rl.config import PRESETS, TrainConfig
               help="Background text for training episodes (any UTF-8 text; default: generated filler).")
 @click.option("--babi-train", multiple=True, type=click.Path(),
               help="bAbI-format file whose questions join the SFT data (repeatable).")
+@click.option("--set", "settings", multiple=True, metavar="FIELD=VALUE",
+              help="Override any TrainConfig field (rl/config.py), e.g. --set rl_lr=2e-4 --set group_size=4 "
+                   "(repeatable; applied after the options above).")
 @click.option("--no-progress", is_flag=True, help="No progress bars (logs only).")
 def train(preset, workflow, stage, out_dir, resume, seed, sft_steps, rl_iters, families, haystack, babi_train,
-          no_progress):
+          settings, no_progress):
     """Train a memory policy end to end and compare SFT, SFT+GRPO and the scripted teacher.
 
     Writes the run into --out (checkpoints, metrics.jsonl, plots, results.md) and points runs/latest at the
@@ -61,6 +64,15 @@ def train(preset, workflow, stage, out_dir, resume, seed, sft_steps, rl_iters, f
         overrides["haystack"] = str(Path(haystack).resolve())
     if babi_train:
         overrides["babi_train"] = tuple(str(Path(p).resolve()) for p in babi_train)
+    for item in settings:
+        key, sep, raw = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError(f"--set takes FIELD=VALUE, got {item!r}")
+            overrides[key.strip()] = TrainConfig.parse_field(key.strip(), raw.strip())
+        except ValueError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(2)
     cfg = TrainConfig.preset_named(preset, **overrides)
     from rl.pipeline import train as run
     from rl.sft import NonFiniteLoss

@@ -7,6 +7,9 @@ import dataclasses
 from dataclasses import dataclass
 
 
+_MISSING = object()
+
+
 @dataclass
 class TrainConfig:
     preset: str = "tiny"
@@ -56,6 +59,7 @@ class TrainConfig:
     normalize_std: bool = False
     ppo_epochs: int = 1
     rl_max_rows: int = 384             # rows per update (uniform sample of the batch's steps)
+    rl_fixed_tasks: bool = False       # diagnostic: the same tasks every iteration (does the update learn at all?)
     rl_microbatch: int = 64
     max_action_tokens: int = 48
 
@@ -69,6 +73,28 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    @classmethod
+    def parse_field(cls, key: str, raw: str):
+        """A command-line value for field `key`, converted to the field's type (ValueError with the reason)."""
+        default = getattr(cls(), key, _MISSING)
+        if default is _MISSING:
+            names = ", ".join(f.name for f in dataclasses.fields(cls))
+            raise ValueError(f"no TrainConfig field {key!r}; fields: {names}")
+        if isinstance(default, bool):
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(f"{key} takes true or false, not {raw!r}")
+            return raw.lower() in ("true", "1", "yes")
+        if isinstance(default, tuple):
+            items = [x.strip() for x in raw.split(",") if x.strip()]
+            return tuple(int(x) for x in items) if default and isinstance(default[0], int) else tuple(items)
+        if isinstance(default, (int, float)):
+            try:
+                return type(default)(raw)
+            except ValueError:
+                raise ValueError(f"{key} takes a{'n integer' if isinstance(default, int) else ' number'}, "
+                                 f"not {raw!r}") from None
+        return raw or None
 
     @classmethod
     def preset_named(cls, name: str, **overrides) -> "TrainConfig":

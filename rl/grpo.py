@@ -52,16 +52,17 @@ class RLRow:
 def rollout_batch(cfg, model, tok, it: int):
     """G rollouts of each of rl_tasks fresh training episodes (this process's share of them, whole groups);
     returns (trajectories, group ids)."""
-    rng = random.Random(cfg.seed * 7 + it)
+    task_it = 0 if cfg.rl_fixed_tasks else it      # rl_fixed_tasks: iteration 0's tasks, sampled afresh
+    rng = random.Random(cfg.seed * 7 + task_it)
     hay = haystack_of(cfg)
     episodes, groups = [], []
     mine = dist.shard(range(cfg.rl_tasks))
     for t in range(cfg.rl_tasks):
-        family = cfg.families[(it * cfg.rl_tasks + t) % len(cfg.families)]
+        family = cfg.families[(task_it * cfg.rl_tasks + t) % len(cfg.families)]
         length = rng.randint(cfg.train_tokens // 2, cfg.train_tokens)
         if t not in mine:
             continue
-        ep = generate(family, length, training_seed(cfg, 90, it * cfg.rl_tasks + t), haystack=hay)
+        ep = generate(family, length, training_seed(cfg, 90, task_it * cfg.rl_tasks + t), haystack=hay)
         episodes += [ep] * cfg.group_size
         groups += [t] * cfg.group_size
     policy = ModelPolicy(model, tok, SamplingConfig(greedy=False, temperature=cfg.temperature,

@@ -154,3 +154,36 @@ def test_observation_loss_trains_and_lowers_the_observation_loss(tmp_path, smoke
                 tmp_path / f"w{w}", MetricsLogger(tmp_path / f"w{w}.jsonl"), progress=False)
         losses[w] = obs_nll(model)
     assert losses[1.0] < losses[0.0] - 0.5
+
+
+def test_parse_field_converts_to_the_field_type():
+    assert TrainConfig.parse_field("rl_lr", "2e-4") == 2e-4
+    assert TrainConfig.parse_field("group_size", "4") == 4
+    assert isinstance(TrainConfig.parse_field("group_size", "4"), int)
+    assert TrainConfig.parse_field("rl_fixed_tasks", "true") is True
+    assert TrainConfig.parse_field("normalize_std", "0") is False
+    assert TrainConfig.parse_field("families", "qa1, kv") == ("qa1", "kv")
+    assert TrainConfig.parse_field("eval_multiples", "1,4") == (1, 4)
+    assert TrainConfig.parse_field("haystack", "") is None
+    for key, raw in (("nope", "1"), ("group_size", "2.5"), ("rl_fixed_tasks", "maybe"), ("rl_lr", "fast")):
+        with pytest.raises(ValueError):
+            TrainConfig.parse_field(key, raw)
+
+
+def test_fixed_tasks_repeat_iteration_zero(monkeypatch):
+    import rl.grpo as grpo
+    seen = []
+    monkeypatch.setattr(grpo, "run_episodes", lambda episodes, policy, config: seen.append(
+        [(e.family, e.seed) for e in episodes]) or [])
+    for fixed in (False, True):
+        seen.clear()
+        cfg = TrainConfig.preset_named("smoke", rl_fixed_tasks=fixed)
+        for it in range(3):
+            grpo.rollout_batch(cfg, model=None, tok=_FakeTok(), it=it)
+        assert (seen[0] == seen[1] == seen[2]) == fixed
+        assert len(seen[0]) == cfg.rl_tasks * cfg.group_size
+
+
+class _FakeTok:
+    def token_id(self, token):
+        return 1
