@@ -141,5 +141,5 @@ def train(cfg: TrainConfig, out_dir, stage: str = "all", resume: bool = False, p
     results = final_evaluation(cfg, out, tok, policies)
     logger.log("eval", 0, **{f"mean/{k}": v["mean_accuracy"] for k, v in results.items()})
     update_symlink(out.parent / "latest", out / "policy")
-    log(f"done in {(time.time() - t_start) / 60:.1f} min; policy in {out / 'policy'} (runs/latest)")
+    log(f"done in {(time.time() - t_start) / 60:.1f} min; policy in {out / 'policy'} ({out.parent / 'latest'})")
     return results
