@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from atommem.agent import AgentConfig, Trajectory, run_episodes
 from atommem.observation import END_TOKEN, special_tokens
+from atommem.ops import OP_TAGS
 from atommem.tasks.registry import generate
 from atommem.teacher import TeacherPolicy
 from model.tokenizer import Tokenizer
@@ -94,6 +95,11 @@ def tokenizer_corpus(trajectories: list[Trajectory]):
 
 def train_tokenizer(cfg: TrainConfig, trajectories: list[Trajectory]) -> Tokenizer:
     return Tokenizer.train(tokenizer_corpus(trajectories), cfg.vocab_size, special_tokens())
+
+
+def decision_token_ids(tok: Tokenizer) -> list[int]:
+    """The action tokens that choose what to do (each operation's opening tag, and the end of the action)."""
+    return [tok.token_id(f"<{name}>") for name in OP_TAGS] + [tok.token_id(END_TOKEN)]
 
 
 def encode_observation(tok: Tokenizer, text: str, room: int) -> list[int]:

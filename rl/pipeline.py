@@ -30,7 +30,8 @@ from model.gpt import GPT
 from model.tokenizer import Tokenizer
 from rl import distributed as dist
 from rl.config import TrainConfig
-from rl.data import agent_config, sft_rows, teacher_trajectories, train_tokenizer, training_episodes
+from rl.data import (agent_config, decision_token_ids, sft_rows, teacher_trajectories, train_tokenizer,
+                     training_episodes)
 from rl.grpo import run_grpo
 from rl.metrics import MetricsLogger
 from rl.plots import plot_metrics
@@ -119,7 +120,8 @@ def train(cfg: TrainConfig, out_dir, stage: str = "all", resume: bool = False, p
     agent = agent_config(cfg).to_dict()
     quick = quick_eval(cfg, tok)
     if stage in ("all", "sft") or not (out / "policy_sft").exists():
-        run_sft(cfg, model, rows, out / "sft", logger, evaluate=quick, resume=resume, progress=progress)
+        run_sft(cfg, model, rows, out / "sft", logger, evaluate=quick, resume=resume, progress=progress,
+                decision_ids=decision_token_ids(tok))
         if dist.is_main():
             save_policy(out / "policy_sft", model, tok, agent)
     else:

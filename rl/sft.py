@@ -5,7 +5,8 @@ Objective, per batch of rows (observation o, teacher action a = a_1..a_n, end to
 i.e. the loss is on action tokens, averaged over the batch's action tokens; with `obs_loss` > 0 it adds that weight
 times the mean next-token loss over the observation tokens (a dense signal from the same forward pass: the
 observation repeats names and codes, so predicting it trains the copying that the actions need; measured: 0.33 ->
-0.47 mean exact match at 3,000 steps). AdamW, linear warmup then cosine decay to min_lr_ratio, gradient clipping.
+0.47 mean exact match at 3,000 steps). With `decision_weight` != 1 the action tokens that choose an operation (its
+opening tag, or the end of the action) weigh that much in the action loss. AdamW, linear warmup then cosine decay to min_lr_ratio, gradient clipping.
 Batches are drawn from length-sorted pools (little padding), in an order fixed by (seed, epoch), so a resumed run
 replays exactly the batches an uninterrupted one would see.
 Data-parallel (rl/distributed.py): each process takes its slice of every global batch and divides by the batch's
@@ -50,8 +51,10 @@ def check_finite(loss: torch.Tensor, stage: str, step: int) -> None:
                             f"is intact: lower the learning rate or inspect the batch, then resume with --resume.")
 
 
-def run_sft(cfg, model, rows, ckpt_dir, logger, evaluate=None, resume: bool = False, progress: bool = True):
-    """Train `model` in place on `rows`; checkpoints under ckpt_dir; returns the model."""
+def run_sft(cfg, model, rows, ckpt_dir, logger, evaluate=None, resume: bool = False, progress: bool = True,
+            decision_ids=None):
+    """Train `model` in place on `rows`; checkpoints under ckpt_dir; returns the model. `decision_ids`: the token
+    ids weighted by cfg.decision_weight in the action loss."""
     opt = make_optimizer(model, cfg.sft_lr, cfg.weight_decay)
     step, epoch, cursor = 0, 0, 0
     last = latest_checkpoint(ckpt_dir) if resume else None
@@ -73,7 +76,7 @@ def run_sft(cfg, model, rows, ckpt_dir, logger, evaluate=None, resume: bool = Fa
         lr = lr_at(step, cfg.sft_steps, cfg.sft_warmup, cfg.sft_lr, cfg.min_lr_ratio)
         for group in opt.param_groups:
             group["lr"] = lr
-        n_tok, loss = _batch_loss(model, batch, cfg.obs_loss)
+        n_tok, loss = _batch_loss(model, batch, cfg.obs_loss, decision_ids, cfg.decision_weight)
         check_finite(loss, "sft", step)
         opt.zero_grad(set_to_none=True)
         if loss.requires_grad:
@@ -103,7 +106,7 @@ def run_sft(cfg, model, rows, ckpt_dir, logger, evaluate=None, resume: bool = Fa
     return model
 
 
-def _batch_loss(model, batch, obs_weight: float = 0.0):
+def _batch_loss(model, batch, obs_weight: float = 0.0, decision_ids=None, decision_weight: float = 1.0):
     """The SFT loss of a global batch: (padded tokens of all processes, loss). Data-parallel, each process takes
     its slice and divides its summed token losses by the batch's global token counts (the sum over processes is
     the one-process loss); the returned loss's value is the global loss, its gradient this process's part."""
@@ -116,6 +119,9 @@ def _batch_loss(model, batch, obs_weight: float = 0.0):
         with dist.autocast(model.device):
             h = model.hidden(idx)
             logp, _ = action_logprobs(model, idx, pos, targets, hidden=h)
+            if decision_ids is not None and decision_weight != 1.0:
+                is_decision = torch.isin(targets, torch.as_tensor(decision_ids, device=targets.device))
+                logp = logp * torch.where(is_decision, decision_weight, 1.0)
             loss, numel = sft_loss(logp, mask, denom), int(idx.numel())
             if obs_weight > 0:
                 obs_logp = observation_logprobs(model, h, idx, [len(r.obs_ids) for r in local])

@@ -187,3 +187,27 @@ def test_fixed_tasks_repeat_iteration_zero(monkeypatch):
 class _FakeTok:
     def token_id(self, token):
         return 1
+
+
+def test_decision_weight_scales_exactly_the_decision_tokens(smoke_data):
+    """Action loss with decision_weight w = plain loss + (w - 1) x (the decision tokens' share), by hand."""
+    cfg, tok, rows = smoke_data
+    from rl.batching import action_logprobs, collate
+    from rl.data import decision_token_ids
+    from rl.sft import _batch_loss
+    ids = decision_token_ids(tok)
+    assert len(set(ids)) == 7 and tok.token_id("<end>") in ids
+    torch.manual_seed(0)
+    model = build_model(cfg, tok.vocab_size).eval()
+    batch = [r for r in rows if len(r.action_ids) > 2][:8]
+    with torch.no_grad():
+        _, plain = _batch_loss(model, batch)
+        _, same = _batch_loss(model, batch, 0.0, ids, 1.0)
+        _, weighted = _batch_loss(model, batch, 0.0, ids, 3.0)
+        idx, pos, targets, mask = collate(batch)
+        logp, _ = action_logprobs(model, idx, pos, targets)
+    is_decision = torch.isin(targets, torch.tensor(ids)) & mask
+    n = mask.sum()
+    assert 0 < is_decision.sum() < n
+    torch.testing.assert_close(same, plain)
+    torch.testing.assert_close(weighted, plain + 2.0 * (-logp[is_decision].sum() / n), atol=1e-5, rtol=1e-5)
