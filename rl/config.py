@@ -41,7 +41,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     obs_loss: float = 0.5              # weight of the dense next-token loss on observations (0: actions only)
-    decision_weight: float = 1.0       # weight of the action tokens that choose an operation (op tags, end)
+    decision_weight: float = 1.0       # weight of the action tokens that choose an operation (op tags, end);
+                                       # measured: 3.0 hurts (0.155 against 0.475 at 3,000 steps, bench/RESULTS.md)
     skip_keep: float = 0.25            # share of "nothing to do" rows kept (they are many and easy)
     eval_every: int = 2000
     eval_during_n: int = 10
