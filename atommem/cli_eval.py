@@ -99,7 +99,10 @@ def eval_command(ckpt, policy_kind, task, lengths, n, seed, workflow, top_k, hid
                 cells += [("babi", length, ep) for ep in eps]
     except Exception as err:  # unreadable or malformed user files: one line, exit 2
         _fail(str(err))
-    total = len(cells) if cells is not None else len(families) * len(lens) * n
+    if cells is None:
+        from atommem.evaluate import episodes_for
+        cells = episodes_for(families, lens, n, seed, hay)    # made once: --step-errors reuses them
+    total = len(cells)
     bar = tqdm(total=total, desc="eval", unit="ep", file=sys.stderr, dynamic_ncols=True)
     result = evaluate(policy, families, lens, n, seed, cfg, haystack=hay, episodes=cells, progress=bar.update)
     bar.close()
@@ -108,9 +111,8 @@ def eval_command(ckpt, policy_kind, task, lengths, n, seed, workflow, top_k, hid
     click.echo(markdown_table(result))
     click.echo(f"mean exact match {result.mean_accuracy():.3f} over {total} episodes in {result.seconds:.1f} s")
     if step_errors:
-        from atommem.evaluate import episodes_for
         from atommem.step_errors import step_errors as teacher_forced
-        report = teacher_forced(policy, cells or episodes_for(families, lens, n, seed, hay), cfg)
+        report = teacher_forced(policy, cells, cfg)
         click.echo(f"\nteacher-forced steps that differ from the teacher: {report.rate():.3f}\n{report.markdown()}")
     if out_dir:
         out = Path(out_dir)
