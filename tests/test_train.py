@@ -211,3 +211,31 @@ def test_decision_weight_scales_exactly_the_decision_tokens(smoke_data):
     assert 0 < is_decision.sum() < n
     torch.testing.assert_close(same, plain)
     torch.testing.assert_close(weighted, plain + 2.0 * (-logp[is_decision].sum() / n), atol=1e-5, rtol=1e-5)
+
+
+def test_cpu_bf16_loss_and_gradients_agree_with_fp32(smoke_data):
+    """`cpu_bf16`: the SFT loss in bf16 autocast stays within bf16 rounding of the fp32 loss, its gradients point
+    the same way, and the weights stay fp32. Where the CPU lacks native bf16 the switch must change nothing."""
+    cfg, tok, rows = smoke_data
+    from rl import distributed as dist
+    from rl.sft import _batch_loss
+    torch.manual_seed(1)
+    model = build_model(cfg, tok.vocab_size)
+    batch = rows[:16]
+    losses, grads = {}, {}
+    for bf16 in (False, True):
+        model.zero_grad(set_to_none=True)
+        _, loss = _batch_loss(model, batch, 0.5, None, 1.0, cpu_bf16=bf16)
+        loss.backward()
+        losses[bf16] = loss.detach()
+        grads[bf16] = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    if not dist.cpu_bf16_supported():
+        assert isinstance(dist.autocast("cpu", cpu_bf16=True), type(dist.autocast("cpu")))
+        torch.testing.assert_close(losses[True], losses[False])
+        return
+    assert isinstance(dist.autocast("cpu", cpu_bf16=True), torch.autocast)
+    assert not torch.equal(losses[True], losses[False])            # bf16 really ran
+    torch.testing.assert_close(losses[True], losses[False], rtol=2e-2, atol=0)
+    cosine = torch.nn.functional.cosine_similarity(grads[True], grads[False], dim=0)
+    assert cosine > 0.99, cosine
