@@ -21,7 +21,7 @@ class SamplingConfig:
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
-    max_action_tokens: int = 48
+    max_action_tokens: int = 128   # the longest teacher action seen is under 80 tokens (a qa3 move, a vt chain)
     max_batch: int = 128
     seed: int = 0
 
@@ -65,8 +65,13 @@ class PolicyLoadError(RuntimeError):
 POLICY_FILES = ("model.safetensors", "config.json", "tokenizer.json", "agent.json")
 
 
-def save_policy(directory, model, tokenizer, agent_config: dict) -> None:
-    """A policy directory: weights + model config, tokenizer, and the agent settings it was trained for."""
+# policy directories written before the action length was saved were trained with this cap
+OLD_MAX_ACTION_TOKENS = 48
+
+
+def save_policy(directory, model, tokenizer, agent_config: dict, max_action_tokens: int) -> None:
+    """A policy directory: weights + model config, tokenizer, the agent settings it was trained for and the
+    longest action it was trained to write."""
     from pathlib import Path
 
     from model.checkpoint import save_model, write_json_atomic
@@ -74,7 +79,8 @@ def save_policy(directory, model, tokenizer, agent_config: dict) -> None:
     d.mkdir(parents=True, exist_ok=True)
     save_model(d, model)
     tokenizer.save(d / "tokenizer.json")
-    write_json_atomic(d / "agent.json", {"format": "atommem-policy", "version": 1, "agent": agent_config})
+    write_json_atomic(d / "agent.json", {"format": "atommem-policy", "version": 1, "agent": agent_config,
+                                         "max_action_tokens": max_action_tokens})
 
 
 def load_policy(directory, sampling: SamplingConfig | None = None):
@@ -101,4 +107,6 @@ def load_policy(directory, sampling: SamplingConfig | None = None):
     except (CheckpointError, ValueError, OSError, KeyError, Exception) as err:
         raise PolicyLoadError(f"cannot load the policy in {d}: {err}") from None
     model.eval()
+    if sampling is None:
+        sampling = SamplingConfig(max_action_tokens=int(meta.get("max_action_tokens", OLD_MAX_ACTION_TOKENS)))
     return ModelPolicy(model, tokenizer, sampling), meta["agent"]

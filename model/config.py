@@ -33,6 +33,8 @@ class GPTConfig:
     rope_theta: float = 10000.0
     norm_eps: float = 1e-6
     init_std: float = 0.02
+    prev_token: bool = False    # add an embedding of the previous token to each position's input (a shortcut
+                                # to induction-style copying; bench/RESULTS.md measures it)
 
     def __post_init__(self):
         self.validate()
@@ -61,6 +63,8 @@ class GPTConfig:
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if self.head_dim % 2:
             raise ValueError(f"head_dim={self.head_dim} must be even for rotary embeddings")
+        if not isinstance(self.prev_token, bool):
+            raise ValueError(f"GPTConfig.prev_token must be true or false, got {self.prev_token!r}")
         if self.mlp not in MLP_KINDS:
             raise ValueError(f"GPTConfig.mlp must be one of {MLP_KINDS}, got {self.mlp!r}")
 
@@ -74,6 +78,7 @@ class GPTConfig:
         if not isinstance(data, dict):
             raise ValueError(f"GPTConfig.from_dict expects a dict, got {type(data).__name__}")
         names = {f.name for f in fields(cls)}
+        data = {**ADDED_LATER, **data}  # checkpoints written before a field existed
         unknown = sorted(set(data) - names)
         missing = sorted(names - set(data))
         if unknown:
@@ -95,8 +100,12 @@ class GPTConfig:
         d, h = self.d_model, self.mlp_hidden
         mlp = (3 if self.mlp == "swiglu" else 2) * d * h
         per_layer = 4 * d * d + mlp + 2 * d  # qkv + out projection, MLP, two norm weights
-        return self.vocab_size * d + self.n_layers * per_layer + d
+        embeddings = (2 if self.prev_token else 1) * self.vocab_size * d
+        return embeddings + self.n_layers * per_layer + d
 
+
+# Fields added after checkpoints were first written, with the value that reproduces those checkpoints' models.
+ADDED_LATER = {"prev_token": False}
 
 PRESETS = {
     "smoke": dict(d_model=64, n_layers=2, n_heads=2, mlp_ratio=2.0),

@@ -8,6 +8,7 @@ Attention and RMSNorm go through `kernels` (Triton on GPU, PyTorch reference on 
 Knows nothing about tokenizers, sampling, memory operations or training.
 
 Block (pre-norm):  x = x + W_o Attn(RoPE(W_q n(x)), RoPE(W_k n(x)), W_v n(x));  x = x + MLP(n(x))
+Input:             x_t = E[tok_t] (+ P[tok_{t-1}] with config.prev_token; token 0 stands before position 0)
 Output:            logits = n(x) E^T, with E the token embedding (tied).
 """
 from __future__ import annotations
@@ -96,6 +97,9 @@ class GPT(nn.Module):
         config.validate()
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.d_model)
+        # the previous token's embedding: a head can then match "the token before position s" against the
+        # current token in one layer, which is what copying a span from the context needs
+        self.wprev = nn.Embedding(config.vocab_size, config.d_model) if config.prev_token else None
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.norm = nn.Parameter(torch.ones(config.d_model))
         # Rotations (max_seq_len, D/2) complex64, rebuilt per device. Not a buffer: Module.to(dtype) would
@@ -108,6 +112,8 @@ class GPT(nn.Module):
         std = self.config.init_std
         out_std = std / math.sqrt(2 * self.config.n_layers)
         nn.init.normal_(self.wte.weight, std=std)
+        if self.wprev is not None:
+            nn.init.normal_(self.wprev.weight, std=std)
         nn.init.ones_(self.norm)
         for block in self.blocks:
             nn.init.normal_(block.qkv.weight, std=std)
@@ -138,12 +144,19 @@ class GPT(nn.Module):
         """Final norm and tied output projection: (..., C) -> (..., V)."""
         return F.linear(rms_norm(x, self.norm, self.config.norm_eps), self.wte.weight)
 
+    def embed(self, idx: torch.Tensor) -> torch.Tensor:
+        """Input vectors of whole sequences: (B, T) -> (B, T, C)."""
+        x = self.wte(idx)
+        if self.wprev is not None:
+            x = x + self.wprev(F.pad(idx[:, :-1], (1, 0)))  # token 0 before position 0
+        return x
+
     def hidden(self, idx: torch.Tensor) -> torch.Tensor:
         """Last hidden states before the final norm: (B, T) -> (B, T, C)."""
         T = idx.shape[1]
         self._check_len(T)
         rot = self.rotations()[:T]  # (T, D/2)
-        x = self.wte(idx)  # (B, T, C)
+        x = self.embed(idx)  # (B, T, C)
         for block in self.blocks:
             x, _, _ = block(x, rot)
         return x
@@ -167,14 +180,16 @@ class GPT(nn.Module):
         if bool((lengths < 1).any()) or bool((lengths > T).any()):
             raise ValueError(f"prompt lengths must lie in [1, {T}], got {lengths.tolist()}")
         rot = self.rotations()[:T]  # (T, D/2)
-        x = self.wte(idx)  # (B, T, C)
+        x = self.embed(idx)  # (B, T, C)
         for i, block in enumerate(self.blocks):
             x, k, v = block(x, rot)
             k_cache, v_cache = cache.layer(i)
             k_cache[:, :, :T].copy_(k)  # (B, H, T, D)
             v_cache[:, :, :T].copy_(v)
+        rows = torch.arange(B, device=x.device)
         cache.lengths = lengths.clone()
-        last = x[torch.arange(B, device=x.device), lengths - 1]  # (B, C)
+        cache.last_tokens = idx[rows, lengths - 1].clone()  # (B,): what the next token's predecessor is
+        last = x[rows, lengths - 1]  # (B, C)
         return self.head(last)
 
     def decode_step(self, tokens: torch.Tensor, cache: KVCache) -> torch.Tensor:
@@ -187,8 +202,11 @@ class GPT(nn.Module):
             raise ValueError(f"KV cache is full ({cache.max_len} positions)")
         rot = self.rotations()[pos].unsqueeze(1)  # (B, 1, D/2)
         x = self.wte(tokens)  # (B, C)
+        if self.wprev is not None:
+            x = x + self.wprev(cache.last_tokens)
         for i, block in enumerate(self.blocks):
             k_cache, v_cache = cache.layer(i)
             x = block.decode(x, rot, k_cache, v_cache, pos)
         cache.lengths = pos + 1
+        cache.last_tokens = tokens.to(dtype=torch.long)
         return self.head(x)

@@ -1,7 +1,8 @@
 """KVCache: the keys and values of every layer for a batch of sequences of different lengths.
 
-Owns two tensors k, v of shape (n_layers, B, H, S_max, D) and the per-row lengths (B,): row b holds
-valid entries at positions [0, lengths[b]). Rows can leave the batch (`keep`), which is how finished
+Owns two tensors k, v of shape (n_layers, B, H, S_max, D), the per-row lengths (B,): row b holds
+valid entries at positions [0, lengths[b]), and each row's last token id (B,), which a model that embeds the
+previous token needs at the next step. Rows can leave the batch (`keep`), which is how finished
 generations stop costing compute. Knows nothing about the model's weights or about sampling; the
 model writes into it (`GPT.prefill`, `GPT.decode_step`).
 """
@@ -19,6 +20,7 @@ class KVCache:
         self.k = k  # (L, B, H, S_max, D)
         self.v = v  # (L, B, H, S_max, D)
         self.lengths = lengths.to(device=k.device, dtype=torch.long)  # (B,)
+        self.last_tokens = torch.zeros_like(self.lengths)  # (B,): id of the token at position lengths - 1
 
     @classmethod
     def empty(cls, n_layers: int, batch_size: int, n_heads: int, max_len: int, head_dim: int,
@@ -62,3 +64,4 @@ class KVCache:
         self.k = self.k.index_select(1, rows)  # (L, B', H, S_max, D)
         self.v = self.v.index_select(1, rows)  # (L, B', H, S_max, D)
         self.lengths = self.lengths.index_select(0, rows)  # (B',)
+        self.last_tokens = self.last_tokens.index_select(0, rows)  # (B',)

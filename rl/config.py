@@ -14,8 +14,9 @@ _MISSING = object()
 class TrainConfig:
     preset: str = "tiny"
     model_preset: str = "tiny"
+    prev_token: bool = False           # the model also embeds each token's predecessor (model/config.py)
     vocab_size: int = 1536
-    max_seq_len: int = 320
+    max_seq_len: int = 448             # observation (at most max_seq_len - max_action_tokens) + action
     seed: int = 0
     families: tuple = ("qa1", "qa2", "qa3", "vt", "kv")
     train_tokens: int = 512            # context length of training episodes (1x)
@@ -46,6 +47,7 @@ class TrainConfig:
     decision_weight: float = 1.0       # weight of the action tokens that choose an operation (op tags, end);
                                        # measured: 3.0 hurts (0.155 against 0.475 at 3,000 steps, bench/RESULTS.md)
     skip_keep: float = 0.25            # share of "nothing to do" rows kept (they are many and easy)
+    write_repeat: int = 1              # rows that create, update or delete appear this many times
     cpu_bf16: bool = False             # SFT forward in bf16 autocast on a CPU with native bf16 (fp32 weights)
     eval_every: int = 2000
     eval_during_n: int = 10
@@ -64,9 +66,10 @@ class TrainConfig:
     normalize_std: bool = False
     ppo_epochs: int = 1
     rl_max_rows: int = 384             # rows per update (uniform sample of the batch's steps)
+    rl_sure_prob: float = 0.0          # > 0: leave out steps whose every sampled token had at least this probability
     rl_fixed_tasks: bool = False       # diagnostic: the same tasks every iteration (does the update learn at all?)
     rl_microbatch: int = 64
-    max_action_tokens: int = 48
+    max_action_tokens: int = 128       # a longer teacher action would be cut in SFT and at evaluation
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -116,7 +119,8 @@ PRESETS: dict[str, dict] = {
     "tiny": dict(),
     # `make ablations`: one budget for every workflow, small enough that all ten fit in an afternoon on 2 cores
     "ablate": dict(sft_episodes=4000, sft_steps=3000, eval_every=1000, rl_iters=0, eval_multiples=(1, 4),
-                   eval_n=20, obs_loss=0.5),   # obs_loss 0.5: the weight the committed ablation table used
+                   eval_n=20, obs_loss=0.5, prev_token=False, max_seq_len=320, max_action_tokens=48),
+                   # the recipe the committed ablation table used (bench/RESULTS.md), so that it reproduces
     "small": dict(model_preset="small", vocab_size=2048, max_seq_len=512, sft_episodes=20000, sft_steps=20000,
                   sft_batch=64, sft_lr=1e-3, rl_iters=200, rl_tasks=32, eval_n=200),
 }

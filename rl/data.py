@@ -108,7 +108,12 @@ def encode_observation(tok: Tokenizer, text: str, room: int) -> list[int]:
     return ids[-room:] if len(ids) > room else ids
 
 
+WRITE_TAGS = ("<create>", "<update>", "<delete>")
+
+
 def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], seed: int = 0) -> list[Row]:
+    """One row per teacher step: "nothing to do" steps kept with probability skip_keep, steps that write to the
+    store (create, update, delete: where the policy errs most) repeated write_repeat times."""
     rng = random.Random(seed)
     end = tok.token_id(END_TOKEN)
     room = cfg.max_seq_len - cfg.max_action_tokens
@@ -120,5 +125,6 @@ def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], s
             if not step.action.text and rng.random() >= cfg.skip_keep:
                 continue
             action = tok.encode(step.action.text)[: cfg.max_action_tokens - 1] + [end]
-            rows.append(Row(encode_observation(tok, step.text, room), action))
+            row = Row(encode_observation(tok, step.text, room), action)
+            rows += [row] * (cfg.write_repeat if any(t in step.action.text for t in WRITE_TAGS) else 1)
     return rows

@@ -15,13 +15,17 @@ are all equal carry no signal and are skipped (counted). Loss over the sampled r
 (rl/losses.py). One optimizer step per iteration, or `ppo_epochs` passes over the same rows.
 Departures from the paper, said plainly: at most `rl_max_rows` rows per update are used, drawn uniformly from the
 iteration's steps (an unbiased estimate of the same objective, to bound the cost on a CPU); the reference model for
-the KL term is the SFT checkpoint and is only built when kl_coef > 0.
+the KL term is the SFT checkpoint and is only built when kl_coef > 0; with `rl_sure_prob` p > 0, steps whose
+every sampled token had probability >= p are left out before that draw (their gradient is at most 1 - p of a
+token's; most steps of an episode are such certain "nothing to do" or read steps), so the rows drawn are the ones
+that carry the signal.
 Data-parallel (rl/distributed.py): each process rolls out whole groups of its share of the tasks, keeps rows of its
 own groups, and divides its token loss by the global token count; the summed gradients are the one-process ones.
 """
 from __future__ import annotations
 
 import copy
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -73,19 +77,28 @@ def rollout_batch(cfg, model, tok, it: int):
 
 
 def rows_from(trajectories, groups, cfg):
+    """(rows of the informative groups, rewards, skipped groups, sure rows left out)."""
     rewards = torch.tensor([t.reward for t in trajectories], dtype=torch.float32)
     adv, valid = group_advantages(rewards, torch.tensor(groups), cfg.normalize_std)
-    rows = []
+    sure = math.log(cfg.rl_sure_prob) if cfg.rl_sure_prob > 0 else math.inf
+    rows, n_sure = [], 0
     for traj, a, ok in zip(trajectories, adv.tolist(), valid.tolist()):
-        if ok:
-            rows += [RLRow(s.action.obs_ids, s.action.action_ids, s.action.logprobs, a)
-                     for s in traj.steps if s.action.action_ids]
+        if not ok:
+            continue
+        for s in traj.steps:
+            if not s.action.action_ids:
+                continue
+            if min(s.action.logprobs) >= sure:  # every token all but certain: next to no gradient
+                n_sure += 1
+                continue
+            rows.append(RLRow(s.action.obs_ids, s.action.action_ids, s.action.logprobs, a))
     n_groups = len(set(groups))
     skipped = n_groups - len({g for g, ok in zip(groups, valid.tolist()) if ok})
-    return rows, rewards, skipped
+    return rows, rewards, skipped, n_sure
 
 
-SUMMED = ("skipped_groups", "rows", "agent_steps_per_s", "tokens_per_s")   # over processes; the rest: means
+# over processes; the rest: means
+SUMMED = ("skipped_groups", "rows", "sure_rows", "agent_steps_per_s", "tokens_per_s")
 
 
 def _pad(values: list[list[float]], A: int) -> torch.Tensor:
@@ -153,8 +166,9 @@ def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = Fa
         model.eval()
         trajs, groups = rollout_batch(cfg, model, tok, it)
         t_roll = time.time() - t0
-        rows, rewards, skipped = rows_from(trajs, groups, cfg)
+        rows, rewards, skipped, n_sure = rows_from(trajs, groups, cfg)
         metrics = {"reward": rewards.mean().item(), "skipped_groups": skipped, "rows": len(rows),
+                   "sure_rows": n_sure,
                    "rollout_s": t_roll, "agent_steps_per_s": sum(len(t.steps) for t in trajs) / t_roll}
         for key in trajs[0].stats:
             metrics[key] = sum(t.stats[key] for t in trajs) / len(trajs)

@@ -58,7 +58,8 @@ def quick_eval(cfg: TrainConfig, tok: Tokenizer):
 
 def build_model(cfg: TrainConfig, vocab_size: int) -> GPT:
     torch.manual_seed(cfg.seed)
-    return GPT(GPTConfig.preset(cfg.model_preset, vocab_size=vocab_size, max_seq_len=cfg.max_seq_len))
+    return GPT(GPTConfig.preset(cfg.model_preset, vocab_size=vocab_size, max_seq_len=cfg.max_seq_len,
+                                prev_token=cfg.prev_token))
 
 
 def final_evaluation(cfg: TrainConfig, out: Path, tok: Tokenizer, policies: dict) -> dict:
@@ -123,7 +124,7 @@ def train(cfg: TrainConfig, out_dir, stage: str = "all", resume: bool = False, p
         run_sft(cfg, model, rows, out / "sft", logger, evaluate=quick, resume=resume, progress=progress,
                 decision_ids=decision_token_ids(tok))
         if dist.is_main():
-            save_policy(out / "policy_sft", model, tok, agent)
+            save_policy(out / "policy_sft", model, tok, agent, cfg.max_action_tokens)
     else:
         from model.checkpoint import load_model
         model = load_model(out / "policy_sft", dist.device())
@@ -134,7 +135,7 @@ def train(cfg: TrainConfig, out_dir, stage: str = "all", resume: bool = False, p
                          progress=progress)
     if not dist.is_main():
         return {}
-    save_policy(out / "policy", model, tok, agent)
+    save_policy(out / "policy", model, tok, agent, cfg.max_action_tokens)
     plot_metrics(out / "metrics.jsonl", out / "plots")
     sampling = SamplingConfig(max_action_tokens=cfg.max_action_tokens)
     policies = {"teacher": TeacherPolicy(), "sft": ModelPolicy(sft_model, tok, sampling)}

@@ -137,8 +137,21 @@ def checkpoint(tmp_path_factory):
     trajs = teacher_trajectories(cfg, training_episodes(cfg, 6, stream=1))
     tok = train_tokenizer(cfg, trajs)
     directory = tmp_path_factory.mktemp("ckpt") / "policy"
-    save_policy(directory, build_model(cfg, tok.vocab_size), tok, agent_config(cfg).to_dict())
+    save_policy(directory, build_model(cfg, tok.vocab_size), tok, agent_config(cfg).to_dict(),
+                max_action_tokens=37)
     return directory
+
+
+def test_policy_keeps_the_action_length_it_was_trained_for(checkpoint, tmp_path):
+    import shutil
+    from atommem.model_policy import OLD_MAX_ACTION_TOKENS, load_policy
+    assert load_policy(checkpoint)[0].sampling.max_action_tokens == 37
+    older = tmp_path / "policy"
+    shutil.copytree(checkpoint, older)
+    meta = json.loads((older / "agent.json").read_text())
+    del meta["max_action_tokens"]  # written before the cap was saved
+    (older / "agent.json").write_text(json.dumps(meta))
+    assert load_policy(older)[0].sampling.max_action_tokens == OLD_MAX_ACTION_TOKENS
 
 
 def test_learned_checkpoint_end_to_end(checkpoint, tmp_path):

@@ -24,8 +24,9 @@ def _model(seed=0, **overrides):
     return GPT(GPTConfig.preset("smoke", vocab_size=V, max_seq_len=64, **overrides))
 
 
-def test_forward_shapes_and_param_count():
-    model = _model()
+@pytest.mark.parametrize("prev_token", [False, True])
+def test_forward_shapes_and_param_count(prev_token):
+    model = _model(prev_token=prev_token)
     idx = torch.randint(0, V, (3, 17))
     logits = model(idx)
     assert logits.shape == (3, 17, V) and logits.dtype == torch.float32
@@ -33,6 +34,21 @@ def test_forward_shapes_and_param_count():
     assert model.num_params() == model.config.num_params()
     state = model.state_dict()
     assert "wte.weight" in state and not any("rope" in k for k in state)  # tied head, tables not saved
+    assert ("wprev.weight" in state) == prev_token
+
+
+def test_prev_token_embedding_sees_exactly_the_previous_token():
+    """Changing token t changes position t+1's input through the previous-token embedding, and nothing else."""
+    model = _model(prev_token=True)
+    idx = torch.randint(1, V, (2, 9))
+    other = idx.clone()
+    other[:, 4] = (idx[:, 4] + 1) % V
+    with torch.no_grad():
+        diff = (model.embed(idx) - model.embed(other)).abs().sum(-1)  # (B, T)
+        plain = _model(prev_token=False).embed(idx)
+    assert (diff[:, [4, 5]] > 0).all() and (diff[:, [0, 1, 2, 3, 6, 7, 8]] == 0).all()
+    torch.testing.assert_close(model.embed(idx)[:, 0], model.wte(idx[:, 0]) + model.wprev.weight[0])
+    torch.testing.assert_close(plain, _model(prev_token=False).wte(idx))
 
 
 def test_presets():
@@ -58,6 +74,11 @@ def test_config_dict_roundtrip_and_validation():
         GPTConfig.from_dict(missing)
     with pytest.raises(ValueError, match="divisible"):
         GPTConfig(d_model=100, n_heads=3)
+    with pytest.raises(ValueError, match="prev_token"):
+        GPTConfig(prev_token="yes")
+    older = cfg.to_dict()
+    del older["prev_token"]  # a checkpoint written before the field existed builds the model it was
+    assert GPTConfig.from_dict(older) == cfg
     with pytest.raises(ValueError, match="mlp"):
         GPTConfig(mlp="relu")
 
@@ -104,8 +125,9 @@ def test_rope_is_relative():
     torch.autograd.gradcheck(lambda t: apply_rope(t.float(), rot[:5]).double(), (x,), eps=1e-3, atol=1e-3)
 
 
-def test_prefill_and_decode_match_full_forward():
-    model = _model()
+@pytest.mark.parametrize("prev_token", [False, True])
+def test_prefill_and_decode_match_full_forward(prev_token):
+    model = _model(prev_token=prev_token)
     B, T = 4, 20
     idx = torch.randint(0, V, (B, T))
     full = model(idx)  # (B, T, V)
@@ -124,8 +146,9 @@ def test_prefill_and_decode_match_full_forward():
     assert torch.equal(cache.lengths, lengths + T - int(lengths.max()))
 
 
-def test_decode_after_dropping_rows():
-    model = _model()
+@pytest.mark.parametrize("prev_token", [False, True])
+def test_decode_after_dropping_rows(prev_token):
+    model = _model(prev_token=prev_token)
     B, T = 3, 12
     idx = torch.randint(0, V, (B, T))
     full = model(idx)

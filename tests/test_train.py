@@ -95,6 +95,21 @@ def test_sft_rows_put_the_loss_on_actions_only(smoke_data):
         assert idx[b, pos[b, 0] + 1].item() == r.action_ids[0]
 
 
+def test_default_action_cap_holds_the_teachers_longest_actions(smoke_data):
+    """A capped action is cut mid-operation both in the SFT rows and when the policy writes it."""
+    from atommem.agent import run_episodes
+    from atommem.tasks.registry import generate
+    from atommem.teacher import TeacherPolicy
+    from rl.data import agent_config
+    _, tok, _ = smoke_data
+    cfg = TrainConfig()
+    episodes = [generate(family, 4 * cfg.train_tokens, cfg.eval_seed + i)
+                for family in ("qa2", "qa3", "vt") for i in range(8)]
+    trajs = run_episodes(episodes, TeacherPolicy(), agent_config(cfg))
+    longest = max(len(tok.encode(s.action.text)) + 1 for t in trajs for s in t.steps)  # + the end token
+    assert 48 < longest <= cfg.max_action_tokens
+
+
 def test_user_babi_files_and_background_join_the_training_data(tmp_path):
     from rl.data import training_episodes
     babi = tmp_path / "qa1.txt"
@@ -239,3 +254,36 @@ def test_cpu_bf16_loss_and_gradients_agree_with_fp32(smoke_data):
     torch.testing.assert_close(losses[True], losses[False], rtol=2e-2, atol=0)
     cosine = torch.nn.functional.cosine_similarity(grads[True], grads[False], dim=0)
     assert cosine > 0.99, cosine
+
+
+def test_grpo_rows_leave_out_skipped_groups_and_certain_steps():
+    import math
+    from types import SimpleNamespace as NS
+    from rl.grpo import rows_from
+
+    def step(*probs):
+        return NS(action=NS(obs_ids=[1, 2], action_ids=list(range(len(probs))), logprobs=[math.log(p) for p in probs]))
+
+    def traj(reward):  # one certain step (an empty action), one uncertain write
+        return NS(reward=reward, steps=[step(0.999), step(0.999, 0.6, 0.99)])
+
+    trajs = [traj(1.0), traj(0.0), traj(1.0), traj(1.0)]   # group 0 informative, group 1 all equal
+    groups = [0, 0, 1, 1]
+    rows, rewards, skipped, sure = rows_from(trajs, groups, TrainConfig(rl_sure_prob=0.0))
+    assert (len(rows), skipped, sure) == (4, 1, 0) and rewards.tolist() == [1.0, 0.0, 1.0, 1.0]
+    rows, _, skipped, sure = rows_from(trajs, groups, TrainConfig(rl_sure_prob=0.99))
+    assert (len(rows), skipped, sure) == (2, 1, 2)
+    assert [r.advantage for r in rows] == [0.5, -0.5] and all(len(r.action_ids) == 3 for r in rows)
+
+
+def test_write_rows_repeat_and_the_rest_stay_once():
+    cfg = TrainConfig.preset_named("smoke")
+    trajs = teacher_trajectories(cfg, training_episodes(cfg, 6, stream=1))
+    tok = train_tokenizer(cfg, trajs)
+    once = sft_rows(cfg, tok, trajs)
+    twice = sft_rows(TrainConfig.preset_named("smoke", write_repeat=2), tok, trajs)
+    tags = {tok.token_id(t) for t in ("<create>", "<update>", "<delete>")}
+    writes = [r for r in once if tags & set(r.action_ids)]
+    assert writes and len(twice) == len(once) + len(writes)
+    key = lambda r: (tuple(r.obs_ids), tuple(r.action_ids))  # noqa: E731
+    assert sorted(map(key, twice)) == sorted(map(key, once + writes))
