@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from atommem.agent import AgentConfig, Trajectory, run_episodes
 from atommem.observation import END_TOKEN, special_tokens
-from atommem.ops import OP_TAGS
+from atommem.ops import OP_TAGS, Create, Delete, Update
 from atommem.tasks.registry import generate
 from atommem.teacher import TeacherPolicy
 from model.tokenizer import Tokenizer
@@ -108,9 +108,6 @@ def encode_observation(tok: Tokenizer, text: str, room: int) -> list[int]:
     return ids[-room:] if len(ids) > room else ids
 
 
-WRITE_TAGS = ("<create>", "<update>", "<delete>")
-
-
 def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], seed: int = 0) -> list[Row]:
     """One row per teacher step: "nothing to do" steps kept with probability skip_keep, steps that write to the
     store (create, update, delete: where the policy errs most) repeated write_repeat times."""
@@ -126,5 +123,6 @@ def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], s
                 continue
             action = tok.encode(step.action.text)[: cfg.max_action_tokens - 1] + [end]
             row = Row(encode_observation(tok, step.text, room), action)
-            rows += [row] * (cfg.write_repeat if any(t in step.action.text for t in WRITE_TAGS) else 1)
+            writes = any(isinstance(op, (Create, Update, Delete)) for op in step.ops)
+            rows += [row] * (cfg.write_repeat if writes else 1)
     return rows
