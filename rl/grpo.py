@@ -12,15 +12,18 @@ are all equal carry no signal and are skipped (counted). Loss over the sampled r
     L = - token_mean( max( min(rho A, clip(rho, 1 - 0.2, 1 + 0.28) A), 3 A ) if A < 0 else min(...) )
         + kl_coef * KL_k3(pi || pi_ref) - entropy_coef * H(pi),   rho = pi(a | o) / pi_old(a | o)
 
-(rl/losses.py). One optimizer step per iteration, or `ppo_epochs` passes over the same rows.
+(rl/losses.py). One optimizer step per iteration, or `rl_minibatches` steps on disjoint slices of the rows (the
+ratio moves off 1 after the first, so the clip acts), repeated for `ppo_epochs` passes.
 Departures from the paper, said plainly: at most `rl_max_rows` rows per update are used, drawn uniformly from the
 iteration's steps (an unbiased estimate of the same objective, to bound the cost on a CPU); the reference model for
 the KL term is the SFT checkpoint and is only built when kl_coef > 0; with `rl_sure_prob` p > 0, steps whose
 every sampled token had probability >= p are left out before that draw (their gradient is at most 1 - p of a
 token's; most steps of an episode are such certain "nothing to do" or read steps), so the rows drawn are the ones
-that carry the signal.
+that carry the signal; with `rl_focus`, each iteration's task families are drawn in proportion to how often each
+family's groups have been informative so far (task_families), not in turn.
 Data-parallel (rl/distributed.py): each process rolls out whole groups of its share of the tasks, keeps rows of its
-own groups, and divides its token loss by the global token count; the summed gradients are the one-process ones.
+own groups, and divides its token loss by the global token count; the summed gradients are the one-process ones
+(with `rl_minibatches` > 1, each process slices its own rows, so the slices differ from one process's).
 """
 from __future__ import annotations
 
@@ -53,7 +56,18 @@ class RLRow:
     advantage: float
 
 
-def rollout_batch(cfg, model, tok, it: int):
+def task_families(cfg, it: int, seen: dict | None = None) -> list[str]:
+    """The family of each of iteration `it`'s rl_tasks tasks: in turn, or with `rl_focus` and `seen` (family ->
+    [informative groups, groups] so far), drawn with weight (informative + 1) / (groups + 2), so that rollouts go
+    where rewards still differ within a group (a family the policy always or never solves teaches nothing)."""
+    task_it = 0 if cfg.rl_fixed_tasks else it
+    if not (cfg.rl_focus and seen):
+        return [cfg.families[(task_it * cfg.rl_tasks + t) % len(cfg.families)] for t in range(cfg.rl_tasks)]
+    weights = [(seen.get(f, [0, 0])[0] + 1) / (seen.get(f, [0, 0])[1] + 2) for f in cfg.families]
+    return random.Random(f"focus-{cfg.seed}-{task_it}").choices(cfg.families, weights, k=cfg.rl_tasks)
+
+
+def rollout_batch(cfg, model, tok, it: int, families: list[str] | None = None):
     """G rollouts of each of rl_tasks fresh training episodes (this process's share of them, whole groups);
     returns (trajectories, group ids)."""
     task_it = 0 if cfg.rl_fixed_tasks else it      # rl_fixed_tasks: iteration 0's tasks, sampled afresh
@@ -61,8 +75,9 @@ def rollout_batch(cfg, model, tok, it: int):
     hay = haystack_of(cfg)
     episodes, groups = [], []
     mine = dist.shard(range(cfg.rl_tasks))
+    families = families or task_families(cfg, it)
     for t in range(cfg.rl_tasks):
-        family = cfg.families[(task_it * cfg.rl_tasks + t) % len(cfg.families)]
+        family = families[t]
         length = rng.randint(cfg.train_tokens // 2, cfg.train_tokens)
         if t not in mine:
             continue
@@ -97,6 +112,19 @@ def rows_from(trajectories, groups, cfg):
     return rows, rewards, skipped, n_sure
 
 
+def _count_groups(seen: dict, families: list[str], trajs, groups) -> None:
+    """Add this iteration's groups to `seen` (family -> [informative, groups]), over every process."""
+    by_task: dict[int, set] = {}
+    for traj, g in zip(trajs, groups):
+        by_task.setdefault(g, set()).add(traj.reward)
+    for family in sorted(set(families)):
+        tasks = [t for t, f in enumerate(families) if f == family]
+        informative = sum(len(by_task[t]) > 1 for t in tasks if t in by_task)
+        informative = sum(dist.all_gather_ints(informative))
+        old = seen.get(family, [0, 0])
+        seen[family] = [old[0] + informative, old[1] + len(tasks)]
+
+
 # over processes; the rest: means
 SUMMED = ("skipped_groups", "rows", "sure_rows", "agent_steps_per_s", "tokens_per_s")
 
@@ -109,39 +137,46 @@ def _pad(values: list[list[float]], A: int) -> torch.Tensor:
 
 
 def policy_update(cfg, model, ref_model, opt, rows: list[RLRow]) -> dict:
-    n_tokens = sum(len(r.action_ids) for r in rows)
+    """`ppo_epochs` passes over the rows, each pass `rl_minibatches` optimizer steps on disjoint slices of them."""
+    n_mb = max(1, min(cfg.rl_minibatches, len(rows)))
+    bounds = [len(rows) * i // n_mb for i in range(n_mb + 1)]
+    slices = [rows[bounds[i]:bounds[i + 1]] for i in range(n_mb)]
+    n_all = sum(len(r.action_ids) for r in rows)
+    denoms = [sum(len(r.action_ids) for r in sl) for sl in slices]
     if dist.world() > 1:   # rows are this process's share: the token mean is over every process's tokens
-        n_tokens = sum(dist.all_gather_ints(n_tokens))
+        n_all = sum(dist.all_gather_ints(n_all))
+        denoms = [sum(dist.all_gather_ints(d)) for d in denoms]
     dev = model.device
     stats_sum: dict = {}
     for _ in range(cfg.ppo_epochs):
-        opt.zero_grad(set_to_none=True)
-        for start in range(0, len(rows), cfg.rl_microbatch):
-            mb = rows[start:start + cfg.rl_microbatch]
-            idx, pos, targets, mask = (t.to(dev) for t in collate(mb))
-            with dist.autocast(dev):
-                logp, ent = action_logprobs(model, idx, pos, targets, cfg.temperature, with_entropy=True)
-            old = _pad([r.old_logprobs for r in mb], logp.shape[1]).to(dev)
-            adv = torch.tensor([r.advantage for r in mb]).to(dev)
-            loss, stats = ppo_clip_loss(logp, old, adv, mask, cfg.clip_low, cfg.clip_high, cfg.dual_clip,
-                                        denom=n_tokens)
-            if cfg.kl_coef > 0:
-                with torch.no_grad(), dist.autocast(dev):
-                    ref_logp, _ = action_logprobs(ref_model, idx, pos, targets, cfg.temperature)
-                kl = kl_k3(logp, ref_logp, mask, denom=n_tokens)
-                loss = loss + cfg.kl_coef * kl
-                stats["kl_ref"] = kl.item() * n_tokens / max(int(mask.sum()), 1)
-            ent_mean = entropy_bonus(ent.detach(), mask).item()
-            if cfg.entropy_coef > 0:
-                loss = loss - cfg.entropy_coef * entropy_bonus(ent, mask, denom=n_tokens)
-            check_finite(loss, "rl", 0)
-            loss.backward()
-            w = int(mask.sum()) / n_tokens
-            for k, v in {**stats, "entropy": ent_mean}.items():
-                stats_sum[k] = stats_sum.get(k, 0.0) + w * float(v) / cfg.ppo_epochs
-        dist.sum_gradients(model)
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
-        opt.step()
+        for part, n_tokens in zip(slices, denoms):
+            opt.zero_grad(set_to_none=True)
+            for start in range(0, len(part), cfg.rl_microbatch):
+                mb = part[start:start + cfg.rl_microbatch]
+                idx, pos, targets, mask = (t.to(dev) for t in collate(mb))
+                with dist.autocast(dev):
+                    logp, ent = action_logprobs(model, idx, pos, targets, cfg.temperature, with_entropy=True)
+                old = _pad([r.old_logprobs for r in mb], logp.shape[1]).to(dev)
+                adv = torch.tensor([r.advantage for r in mb]).to(dev)
+                loss, stats = ppo_clip_loss(logp, old, adv, mask, cfg.clip_low, cfg.clip_high, cfg.dual_clip,
+                                            denom=max(n_tokens, 1))
+                if cfg.kl_coef > 0:
+                    with torch.no_grad(), dist.autocast(dev):
+                        ref_logp, _ = action_logprobs(ref_model, idx, pos, targets, cfg.temperature)
+                    kl = kl_k3(logp, ref_logp, mask, denom=max(n_tokens, 1))
+                    loss = loss + cfg.kl_coef * kl
+                    stats["kl_ref"] = kl.item() * n_tokens / max(int(mask.sum()), 1)
+                ent_mean = entropy_bonus(ent.detach(), mask).item()
+                if cfg.entropy_coef > 0:
+                    loss = loss - cfg.entropy_coef * entropy_bonus(ent, mask, denom=max(n_tokens, 1))
+                check_finite(loss, "rl", 0)
+                loss.backward()
+                w = int(mask.sum()) / max(n_all, 1)
+                for k, v in {**stats, "entropy": ent_mean}.items():
+                    stats_sum[k] = stats_sum.get(k, 0.0) + w * float(v) / cfg.ppo_epochs
+            dist.sum_gradients(model)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
+            opt.step()
     stats_sum = dist.reduce_metrics(stats_sum, sum_keys=tuple(stats_sum))   # token-weighted: sum over processes
     stats_sum["grad_norm"] = grad_norm
     return stats_sum
@@ -153,20 +188,24 @@ def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = Fa
     opt = make_optimizer(model, cfg.rl_lr, 0.0)
     ref_model = copy.deepcopy(model).eval() if cfg.kl_coef > 0 else None
     it = 0
+    seen: dict = {}                                   # family -> [informative groups, groups], for rl_focus
     last = latest_checkpoint(ckpt_dir) if resume else None
     if last is not None:
         tensors, loop = load_train_state(last, opt)
         model.load_state_dict(tensors)
         it = loop["step"]
+        seen = loop.get("family_groups", {})
     bar = tqdm(total=cfg.rl_iters, initial=it, desc="grpo", disable=not progress or not dist.is_main(),
                dynamic_ncols=True)
     rng = random.Random(cfg.seed + 4242)
     while it < cfg.rl_iters:
         t0 = time.time()
         model.eval()
-        trajs, groups = rollout_batch(cfg, model, tok, it)
+        families = task_families(cfg, it, seen)
+        trajs, groups = rollout_batch(cfg, model, tok, it, families)
         t_roll = time.time() - t0
         rows, rewards, skipped, n_sure = rows_from(trajs, groups, cfg)
+        _count_groups(seen, families, trajs, groups)
         metrics = {"reward": rewards.mean().item(), "skipped_groups": skipped, "rows": len(rows),
                    "sure_rows": n_sure,
                    "rollout_s": t_roll, "agent_steps_per_s": sum(len(t.steps) for t in trajs) / t_roll}
@@ -193,7 +232,7 @@ def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = Fa
         bar.set_postfix(reward=f"{metrics['reward']:.3f}", skipped=metrics["skipped_groups"])
         if it % max(1, cfg.rl_iters // 4) == 0 or it == cfg.rl_iters:
             save_checkpoint(ckpt_dir, it, model_tensors=model.state_dict(), optimizer=opt,
-                            loop_state={"stage": "rl", "step": it})
+                            loop_state={"stage": "rl", "step": it, "family_groups": seen})
     bar.close()
     dist.barrier()
     model.eval()

@@ -199,6 +199,21 @@ def test_fixed_tasks_repeat_iteration_zero(monkeypatch):
         assert len(seen[0]) == cfg.rl_tasks * cfg.group_size
 
 
+def test_focus_draws_families_whose_groups_were_informative():
+    from types import SimpleNamespace
+    from rl.grpo import _count_groups, task_families
+    cfg = TrainConfig(rl_tasks=400, families=("qa1", "qa3"))
+    assert task_families(cfg, 1) == ["qa1", "qa3"] * 200                       # in turn without rl_focus
+    focus = TrainConfig(rl_tasks=400, families=("qa1", "qa3"), rl_focus=True)
+    assert task_families(focus, 1, {}) == task_families(cfg, 1)                 # nothing seen yet: in turn
+    drawn = task_families(focus, 1, {"qa1": [0, 30], "qa3": [30, 30]})         # weights 1/32 and 31/32
+    assert 350 < drawn.count("qa3") < 400 and drawn == task_families(focus, 1, {"qa1": [0, 30], "qa3": [30, 30]})
+    seen = {"qa1": [1, 2]}
+    trajs = [SimpleNamespace(reward=r) for r in (1, 1, 0, 1, 0, 0)]             # task 0 equal, 1 mixed, 2 equal
+    _count_groups(seen, ["qa1", "qa3", "qa3"], trajs, [0, 0, 1, 1, 2, 2])
+    assert seen == {"qa1": [1, 3], "qa3": [1, 2]}
+
+
 class _FakeTok:
     def token_id(self, token):
         return 1
@@ -287,3 +302,31 @@ def test_write_rows_repeat_and_the_rest_stay_once():
     assert writes and len(twice) == len(once) + len(writes)
     key = lambda r: (tuple(r.obs_ids), tuple(r.action_ids))  # noqa: E731
     assert sorted(map(key, twice)) == sorted(map(key, once + writes))
+
+
+def test_minibatches_are_sequential_steps_on_slices(smoke_data):
+    """rl_minibatches=3 equals three one-step updates on the three slices, in order, with the same optimizer."""
+    import copy
+    from rl.batching import action_logprobs, collate
+    from rl.grpo import RLRow, policy_update
+    from rl.pipeline import build_model
+    from rl.sft import make_optimizer
+    cfg, tok, rows = smoke_data
+    cfg = TrainConfig.preset_named("smoke", rl_lr=1e-2, rl_microbatch=4)
+    model = build_model(cfg, tok.vocab_size)
+    chosen = rows[:9]
+    with torch.no_grad():
+        idx, pos, targets, _ = collate(chosen)
+        logp, _ = action_logprobs(model, idx, pos, targets)
+    rl_rows = [RLRow(r.obs_ids, r.action_ids, (logp[i, : len(r.action_ids)] - 0.05).tolist(), (-1.0) ** i)
+               for i, r in enumerate(chosen)]
+    a, b = copy.deepcopy(model), copy.deepcopy(model)
+    opt_a, opt_b = make_optimizer(a, cfg.rl_lr, 0.0), make_optimizer(b, cfg.rl_lr, 0.0)
+    policy_update(TrainConfig.preset_named("smoke", rl_lr=1e-2, rl_microbatch=4, rl_minibatches=3), a, None, opt_a,
+                  rl_rows)
+    for part in (rl_rows[0:3], rl_rows[3:6], rl_rows[6:9]):
+        policy_update(cfg, b, None, opt_b, part)
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+        assert torch.allclose(pa, pb, atol=1e-6), name
+    assert not torch.allclose(next(a.parameters()), next(model.parameters()))
+    assert {int(s["step"]) for s in opt_a.state.values()} == {3}
