@@ -138,7 +138,7 @@ def _pad(values: list[list[float]], A: int) -> torch.Tensor:
 
 def policy_update(cfg, model, ref_model, opt, rows: list[RLRow]) -> dict:
     """`ppo_epochs` passes over the rows, each pass `rl_minibatches` optimizer steps on disjoint slices of them."""
-    n_mb = max(1, min(cfg.rl_minibatches, len(rows)))
+    n_mb = max(1, cfg.rl_minibatches)   # not clamped to len(rows): every process takes the same number of steps
     bounds = [len(rows) * i // n_mb for i in range(n_mb + 1)]
     slices = [rows[bounds[i]:bounds[i + 1]] for i in range(n_mb)]
     n_all = sum(len(r.action_ids) for r in rows)

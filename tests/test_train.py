@@ -1,6 +1,7 @@
 """Training end to end on the smoke preset: loss falls, reward computed, checkpoints written, reloaded and resumed
 exactly; a NaN stops the run and leaves the last checkpoint intact."""
 import json
+import math
 import random
 
 import pytest
@@ -330,3 +331,6 @@ def test_minibatches_are_sequential_steps_on_slices(smoke_data):
         assert torch.allclose(pa, pb, atol=1e-6), name
     assert not torch.allclose(next(a.parameters()), next(model.parameters()))
     assert {int(s["step"]) for s in opt_a.state.values()} == {3}
+    few = TrainConfig.preset_named("smoke", rl_microbatch=4, rl_minibatches=4)   # fewer rows than slices: empty
+    stats = policy_update(few, a, None, make_optimizer(a, 1e-2, 0.0), rl_rows[:2])  # slices are no-op steps
+    assert math.isfinite(stats["grad_norm"])
