@@ -33,7 +33,7 @@ train-ddp: install
 
 bench: install
 	{ echo; echo "## make bench, $$(date -u +%Y-%m-%d), $$(uname -m), $$(nproc) cores"; echo '```'; \
-	  $(PY) bench/bench_kernels.py && $(PY) bench/bench_engine.py && $(PY) bench/bench_agent.py; \
+	  $(PY) bench/bench_kernels.py && $(PY) bench/bench_kernels_bandwidth.py && $(PY) bench/bench_engine.py && $(PY) bench/bench_agent.py; \
 	  echo '```'; } 2>&1 | tee -a bench/RESULTS.md
 
 clean:

@@ -83,12 +83,13 @@ def save_policy(directory, model, tokenizer, agent_config: dict, max_action_toke
                                          "max_action_tokens": max_action_tokens})
 
 
-def load_policy(directory, sampling: SamplingConfig | None = None):
-    """(ModelPolicy, agent settings dict) from a policy directory, or PolicyLoadError with a clear reason."""
+def load_policy(directory, sampling: SamplingConfig | None = None, device=None):
+    """(ModelPolicy, agent settings dict) from a policy directory, or PolicyLoadError with a clear reason. The model
+    goes to `device` (default: the GPU when there is one, see model.checkpoint.default_device)."""
     import json
     from pathlib import Path
 
-    from model.checkpoint import CheckpointError, load_model
+    from model.checkpoint import CheckpointError, default_device, load_model
     from model.tokenizer import Tokenizer
     d = Path(directory)
     if not d.is_dir():
@@ -100,7 +101,7 @@ def load_policy(directory, sampling: SamplingConfig | None = None):
         meta = json.loads((d / "agent.json").read_text())
         if meta.get("format") != "atommem-policy" or meta.get("version") != 1:
             raise PolicyLoadError(f"{d}/agent.json is from another version or program")
-        model = load_model(d)
+        model = load_model(d, default_device() if device is None else device)
         tokenizer = Tokenizer.load(d / "tokenizer.json")
     except PolicyLoadError:
         raise

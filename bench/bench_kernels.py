@@ -6,7 +6,7 @@ same run and prints a table with TFLOP/s per row, then one JSON line with every 
 FLOPs counted: forward 4 * B * H * T * S * D (two matmuls), halved when causal; forward+backward
 3.5x the forward (the backward does five matmuls to the forward's two).
 
-On a GPU: bf16 by default, timed with triton.testing.do_bench. On a CPU, Triton timings need a GPU
+On a GPU: bf16 by default, timed with triton.testing.do_bench (median). On a CPU, Triton timings need a GPU
 (the interpreter measures Python, not the kernel), so only the CPU paths (reference and SDPA) run, in
 fp32 on small sizes, timed with the best of a few wall-clock repeats; this finishes in well under a minute.
 Timings are reported, never asserted.
@@ -46,8 +46,9 @@ def cpu_time_ms(fn, min_reps=5, max_reps=30, budget_s=0.3):
 
 
 def gpu_time_ms(fn):
+    """Median milliseconds over ~100 ms of repeats after ~100 ms of warm-up (CUDA events, L2 flushed each time)."""
     import triton.testing
-    return triton.testing.do_bench(fn, warmup=25, rep=100)
+    return triton.testing.do_bench(fn, warmup=100, rep=100, return_mode="median")
 
 
 def providers():

@@ -35,7 +35,8 @@ def cases(quick):
     for dt, D, causal in itertools.product(dtypes, head_dims, [True, False] if not quick else [True]):
         p, BD = "*" + dt, max(16, triton.next_power_of_2(D))
         BM, BN, w, st = fa._config(D, DTYPES[dt], backward=False)
-        meta = dict(HEAD_D=D, BLOCK_D=BD, BLOCK_M=BM, BLOCK_N=BN, CAUSAL=causal, UPCAST=False)
+        meta = dict(HEAD_D=D, BLOCK_D=BD, BLOCK_M=BM, BLOCK_N=BN, CAUSAL=causal, UPCAST=False,
+                    DOT_PREC=fa._dot_precision(DTYPES[dt]))
         yield f"attn fwd {dt} D={D} causal={causal}", fa._attn_fwd, dict(Q=p, K=p, V=p, O=p, LSE="*fp32"), \
             ("qk_scale",), meta, w, st
         BM, BN, w, st = fa._config(D, DTYPES[dt], backward=True)

@@ -22,7 +22,8 @@ Departures from the paper: none in the math. Head dims that are not a power of t
 next one with masked loads; lengths that are not a multiple of the block are masked too. Causal attention
 requires T == S (query t sees keys 0..t). Under the Triton interpreter (TRITON_INTERPRET=1) bf16 dot
 operands are upcast to fp32 by the compile-time flag UPCAST, because the interpreter computes bf16
-arithmetic on raw bit patterns; on a GPU the flag is off.
+arithmetic on raw bit patterns; on a GPU the flag is off. fp32 operands are multiplied in full fp32 (DOT_PREC,
+see _dot_precision), not Triton's default TF32.
 
 Knows nothing about dispatch; `kernels.attention` decides when this runs.
 Test: TRITON_INTERPRET=1 .venv/bin/python -m pytest -n 2 tests/test_kernels_attention.py
@@ -42,7 +43,7 @@ def _attn_fwd(Q, K, V, O, LSE,
               sqb, sqh, sqt, sqd, skb, skh, skt, skd, svb, svh, svt, svd, sob, soh, sot, sod,
               H, T, S, qk_scale,
               HEAD_D: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-              CAUSAL: tl.constexpr, UPCAST: tl.constexpr):
+              CAUSAL: tl.constexpr, UPCAST: tl.constexpr, DOT_PREC: tl.constexpr):
     start_m = tl.program_id(0) * BLOCK_M
     bh = tl.program_id(1)
     b = (bh // H).to(tl.int64)
@@ -80,7 +81,7 @@ def _attn_fwd(Q, K, V, O, LSE,
         if UPCAST:
             kt = kt.to(tl.float32)
             v = v.to(tl.float32)
-        s = tl.dot(q, kt) * qk_scale  # (BLOCK_M, BLOCK_N), log2 units
+        s = tl.dot(q, kt, input_precision=DOT_PREC) * qk_scale  # (BLOCK_M, BLOCK_N), log2 units
         keep = col_ok[None, :]
         if CAUSAL:
             keep = keep & (offs_m[:, None] >= cols[None, :])
@@ -90,7 +91,7 @@ def _attn_fwd(Q, K, V, O, LSE,
         p = tl.exp2(s - m_new[:, None])  # (BLOCK_M, BLOCK_N)
         alpha = tl.exp2(m_i - m_new)
         l_i = l_i * alpha + tl.sum(p, 1)
-        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=DOT_PREC)
         m_i = m_new
 
     out = acc / l_i[:, None]
@@ -122,7 +123,7 @@ def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV,
                    sgb, sgh, sgt, sgd,
                    H, T, S, qk_scale, sm_scale,
                    HEAD_D: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                   CAUSAL: tl.constexpr, UPCAST: tl.constexpr):
+                   CAUSAL: tl.constexpr, UPCAST: tl.constexpr, DOT_PREC: tl.constexpr):
     """One program per key block: dV = P^T dO and dK = dS^T Q * sm_scale, looping over query blocks."""
     start_n = tl.program_id(0) * BLOCK_N
     bh = tl.program_id(1)
@@ -164,15 +165,15 @@ def _attn_bwd_dkdv(Q, K, V, DO, LSE, DELTA, DK, DV,
             do = do.to(tl.float32)
         lse = tl.load(LSE + rows, mask=row_ok, other=0.0)  # (BLOCK_M,)
         delta = tl.load(DELTA + rows, mask=row_ok, other=0.0)  # (BLOCK_M,)
-        st = tl.dot(k, qt) * qk_scale  # (BLOCK_N, BLOCK_M), S^T in log2 units
+        st = tl.dot(k, qt, input_precision=DOT_PREC) * qk_scale  # (BLOCK_N, BLOCK_M), S^T in log2 units
         keep = col_ok[:, None] & row_ok[None, :]
         if CAUSAL:
             keep = keep & (rows[None, :] >= offs_n[:, None])
         pt = tl.where(keep, tl.exp2(st - lse[None, :]), 0.0)  # (BLOCK_N, BLOCK_M), P^T
-        dv += tl.dot(pt.to(do.dtype), do)
-        dpt = tl.dot(v, tl.trans(do))  # (BLOCK_N, BLOCK_M), (dO V^T)^T
+        dv += tl.dot(pt.to(do.dtype), do, input_precision=DOT_PREC)
+        dpt = tl.dot(v, tl.trans(do), input_precision=DOT_PREC)  # (BLOCK_N, BLOCK_M), (dO V^T)^T
         dst = pt * (dpt - delta[None, :])  # (BLOCK_N, BLOCK_M), dS^T
-        dk += tl.dot(dst.to(qt.dtype), tl.trans(qt))
+        dk += tl.dot(dst.to(qt.dtype), tl.trans(qt), input_precision=DOT_PREC)
 
     g = goff + offs_n[:, None] * sgt + offs_d[None, :] * sgd  # (BLOCK_N, BLOCK_D) offsets into dK and dV
     tl.store(DK + g, (dk * sm_scale).to(DK.dtype.element_ty), mask=kv_mask)
@@ -185,7 +186,7 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ,
                  sgb, sgh, sgt, sgd,
                  H, T, S, qk_scale, sm_scale,
                  HEAD_D: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-                 CAUSAL: tl.constexpr, UPCAST: tl.constexpr):
+                 CAUSAL: tl.constexpr, UPCAST: tl.constexpr, DOT_PREC: tl.constexpr):
     """One program per query block: dQ = dS K * sm_scale, looping over key blocks."""
     start_m = tl.program_id(0) * BLOCK_M
     bh = tl.program_id(1)
@@ -225,14 +226,14 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ,
         if UPCAST:
             kt = kt.to(tl.float32)
             vt = vt.to(tl.float32)
-        s = tl.dot(q, kt) * qk_scale  # (BLOCK_M, BLOCK_N)
+        s = tl.dot(q, kt, input_precision=DOT_PREC) * qk_scale  # (BLOCK_M, BLOCK_N)
         keep = row_ok[:, None] & col_ok[None, :]
         if CAUSAL:
             keep = keep & (offs_m[:, None] >= cols[None, :])
         p = tl.where(keep, tl.exp2(s - lse[:, None]), 0.0)  # (BLOCK_M, BLOCK_N)
-        dp = tl.dot(do, vt)  # (BLOCK_M, BLOCK_N)
+        dp = tl.dot(do, vt, input_precision=DOT_PREC)  # (BLOCK_M, BLOCK_N)
         ds = p * (dp - delta[:, None])
-        dq += tl.dot(ds.to(kt.dtype), tl.trans(kt))
+        dq += tl.dot(ds.to(kt.dtype), tl.trans(kt), input_precision=DOT_PREC)
 
     tl.store(DQ + offs_m[:, None] * sgt + offs_d[None, :] * sgd, (dq * sm_scale).to(DQ.dtype.element_ty),
              mask=q_mask)
@@ -240,6 +241,14 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, DELTA, DQ,
 
 def _interpreting():
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def _dot_precision(dtype):
+    """How tl.dot treats fp32 operands: full fp32 ("ieee"), as torch's own fp32 matmuls do by default, or TF32 when
+    torch.backends.cuda.matmul.allow_tf32 asks for it. TF32 rounding is not harmless here: dS = P * (dP - Delta)
+    cancels, and with TF32 dP a one-key row (where dQ is exactly 0) came out with errors of 5e-3 to 7e-3 (H100).
+    16-bit operands ignore the setting."""
+    return "tf32" if dtype != torch.float32 or torch.backends.cuda.matmul.allow_tf32 else "ieee"
 
 
 def _config(D, dtype, backward):
@@ -284,7 +293,8 @@ class _FlashAttention(torch.autograd.Function):
         _attn_fwd[grid](q, k, v, o, lse, *_strides(q), *_strides(k), *_strides(v), *_strides(o),
                         H, T, S, sm_scale * LOG2E,
                         HEAD_D=D, BLOCK_D=BLOCK_D, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N,
-                        CAUSAL=causal, UPCAST=upcast, num_warps=warps, num_stages=stages)
+                        CAUSAL=causal, UPCAST=upcast, DOT_PREC=_dot_precision(q.dtype), num_warps=warps,
+                        num_stages=stages)
         ctx.save_for_backward(q, k, v, o, lse)
         ctx.causal = causal
         return o
@@ -308,7 +318,7 @@ class _FlashAttention(torch.autograd.Function):
         args = (*_strides(q), *_strides(k), *_strides(v), *_strides(do))
         scalars = (H, T, S, sm_scale * LOG2E, sm_scale)
         meta = dict(HEAD_D=D, BLOCK_D=BLOCK_D, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, CAUSAL=ctx.causal, UPCAST=upcast,
-                    num_warps=warps, num_stages=stages)
+                    DOT_PREC=_dot_precision(q.dtype), num_warps=warps, num_stages=stages)
         _attn_bwd_dkdv[(triton.cdiv(S, BLOCK_N), B * H)](q, k, v, do, lse, delta, dk, dv, *args, *_strides(dk),
                                                          *scalars, **meta)
         _attn_bwd_dq[(triton.cdiv(T, BLOCK_M), B * H)](q, k, v, do, lse, delta, dq, *args, *_strides(dq),

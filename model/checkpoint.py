@@ -2,6 +2,7 @@
 
 Owns:
     save_model(dir, model) / load_model(dir, device)   model.safetensors + config.json
+    default_device()                                    the GPU if there is one (ATOMMEM_DEVICE=cpu|cuda|auto)
     save_tensors_atomic(path, tensors) / load_tensors(path)
     write_json_atomic(path, obj) / read_json(path)
     write_bytes_atomic(path, data)                      the one atomic writer (tokenizer and trainer use it too)
@@ -151,6 +152,17 @@ def check_state(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor
             problems.append(f"tensor {name!r} has dtype {f.dtype}, expected {e.dtype}")
     if problems:
         raise CheckpointError(f"{where} does not match the model:\n  " + "\n  ".join(problems))
+
+
+def default_device() -> torch.device:
+    """Where a model runs unless told otherwise: the GPU when there is one, unless ATOMMEM_DEVICE=cpu asks for the
+    CPU (ATOMMEM_DEVICE=cuda insists on the GPU and fails clearly without one)."""
+    choice = os.environ.get("ATOMMEM_DEVICE", "auto").strip().lower() or "auto"
+    if choice not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"ATOMMEM_DEVICE={choice!r}; expected auto, cpu or cuda")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("ATOMMEM_DEVICE=cuda but PyTorch sees no CUDA device")
+    return torch.device("cuda", 0) if choice != "cpu" and torch.cuda.is_available() else torch.device("cpu")
 
 
 def load_model(directory: str | os.PathLike, device: str | torch.device = "cpu") -> GPT:

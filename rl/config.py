@@ -20,6 +20,8 @@ class TrainConfig:
     max_seq_len: int = 448             # observation (at most max_seq_len - max_action_tokens) + action
     seed: int = 0
     families: tuple = ("qa1", "qa2", "qa3", "vt", "kv")
+    family_weights: tuple[int, ...] = ()  # SFT episodes per family, relative, in the order of `families`
+                                          # (e.g. 2,3,4,4,2); empty: equal shares
     train_tokens: int = 512            # context length of training episodes (1x)
     eval_multiples: tuple = (1, 4, 16)
     eval_n: int = 30                   # episodes per (family, length) in the final evaluation
@@ -102,7 +104,13 @@ class TrainConfig:
             return raw.lower() in ("true", "1", "yes")
         if isinstance(default, tuple):
             items = [x.strip() for x in raw.split(",") if x.strip()]
-            return tuple(int(x) for x in items) if default and isinstance(default[0], int) else tuple(items)
+            field_type = next(f.type for f in dataclasses.fields(cls) if f.name == key)
+            if not (default and isinstance(default[0], int)) and "int" not in str(field_type):
+                return tuple(items)
+            try:
+                return tuple(int(x) for x in items)
+            except ValueError:
+                raise ValueError(f"{key} takes comma-separated whole numbers, not {raw!r}") from None
         if isinstance(default, (int, float)):
             try:
                 return type(default)(raw)

@@ -49,14 +49,28 @@ def haystack_of(cfg: TrainConfig):
     return Haystack.from_file(cfg.haystack)
 
 
+def family_cycle(cfg: TrainConfig) -> list[str]:
+    """The order in which training episodes take their families: each family as often as its weight."""
+    weights = cfg.family_weights or (1,) * len(cfg.families)
+    try:
+        weights = [int(w) for w in weights]
+    except ValueError:
+        raise ValueError(f"family_weights must be whole numbers, not {cfg.family_weights!r}") from None
+    if len(weights) != len(cfg.families) or min(weights) < 1:
+        raise ValueError(f"family_weights needs one whole number >= 1 per family ({', '.join(cfg.families)}), "
+                         f"got {tuple(cfg.family_weights)!r}")
+    return [f for f, w in zip(cfg.families, weights) for _ in range(w)]
+
+
 def training_episodes(cfg: TrainConfig, n: int, stream: int) -> list:
     """n episodes, families in turn, lengths between half and all of train_tokens; `stream` separates uses.
     Questions of the user's bAbI files (cfg.babi_train) come on top, hidden in background at the same lengths."""
     rng = random.Random(cfg.seed * 7919 + stream)
     hay = haystack_of(cfg)
+    cycle = family_cycle(cfg)
     episodes = []
     for i in range(n):
-        family = cfg.families[i % len(cfg.families)]
+        family = cycle[i % len(cycle)]
         length = rng.randint(cfg.train_tokens // 2, cfg.train_tokens)
         episodes.append(generate(family, length, training_seed(cfg, stream, i), haystack=hay))
     if cfg.babi_train:

@@ -5,7 +5,8 @@ How to run
     make train-ddp NPROC=1 PRESET=small          # one GPU (nccl, bf16 autocast): what `small` is sized for
     torchrun --standalone --nproc_per_node=N -m rl.ddp_train --preset P [--out DIR] [--resume] [...]
 `rl.ddp_train` takes the options of `atommem-cli train`. Without torchrun's environment (RANK, WORLD_SIZE,
-LOCAL_RANK) every function here is a no-op for one process, and the training code runs exactly as before.
+LOCAL_RANK) every function here is a no-op for one process, and the training code runs exactly as before (on the GPU when
+there is one: `ATOMMEM_DEVICE=cpu` keeps it on the CPU).
 
 Expected behaviour with N processes
     * Backend gloo on CPU, nccl when CUDA is available (process r uses cuda:LOCAL_RANK). Precision: bf16 autocast
@@ -46,12 +47,15 @@ import os
 import torch
 import torch.distributed as td
 
+from model.checkpoint import default_device
+
 __all__ = ["init", "rank", "world", "is_main", "device", "precision", "autocast", "cpu_bf16_supported",
            "all_reduce_sum", "all_reduce_mean", "all_gather_ints", "reduce_metrics", "sum_gradients",
            "average_gradients", "shard", "row_quota",
            "barrier", "cleanup"]
 
-_state = {"device": torch.device("cpu"), "owned": False}
+_state = {"device": None, "owned": False}
+
 
 
 def init(timeout_minutes: float = 120.0) -> dict:
@@ -86,7 +90,9 @@ def is_main() -> bool:
 
 
 def device() -> torch.device:
-    """Where this process trains: cuda:LOCAL_RANK under torchrun with CUDA, else the CPU."""
+    """Where this process trains: cuda:LOCAL_RANK under torchrun with CUDA; one process: default_device()."""
+    if _state["device"] is None:
+        _state["device"] = default_device()
     return _state["device"]
 
 
@@ -239,4 +245,4 @@ def cleanup() -> None:
     """Leave the process group if init() joined it."""
     if _state["owned"] and td.is_initialized():
         td.destroy_process_group()
-    _state["owned"], _state["device"] = False, torch.device("cpu")
+    _state["owned"], _state["device"] = False, None

@@ -9,8 +9,8 @@ import torch
 CUDA = torch.cuda.is_available()
 INTERPRET = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 DEVICE = "cuda" if CUDA and not INTERPRET else "cpu"
-# Under the interpreter fp32 dots are exact; a GPU uses TF32 for them.
-TOL = {torch.float32: 1e-5 if DEVICE == "cpu" else 5e-3, torch.float16: 3e-3, torch.bfloat16: 2e-2}
+# fp32 dots are full fp32 on both (kernels/flash_attention.py: _dot_precision); a GPU sums in another order.
+TOL = {torch.float32: 1e-5 if DEVICE == "cpu" else 1e-4, torch.float16: 3e-3, torch.bfloat16: 2e-2}
 
 
 def rel_err(got, want, floor=1e-12):

@@ -5,8 +5,8 @@ import os
 import pytest
 import torch
 
-from model.checkpoint import (CONFIG_FILE, WEIGHTS_FILE, CheckpointError, load_model, load_tensors, read_json,
-                              save_model, save_tensors_atomic, write_json_atomic)
+from model.checkpoint import (CONFIG_FILE, WEIGHTS_FILE, CheckpointError, default_device, load_model, load_tensors,
+                              read_json, save_model, save_tensors_atomic, write_json_atomic)
 from model.config import GPTConfig
 from model.gpt import GPT
 
@@ -124,3 +124,17 @@ def test_generic_helpers(tmp_path):
     with pytest.raises(TypeError, match="not a torch.Tensor"):
         save_tensors_atomic(tmp_path / "x.safetensors", {"a": [1, 2]})
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_default_device_follows_the_switch(monkeypatch):
+    monkeypatch.setenv("ATOMMEM_DEVICE", "cpu")
+    assert default_device() == torch.device("cpu")
+    monkeypatch.setenv("ATOMMEM_DEVICE", "auto")
+    assert default_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setenv("ATOMMEM_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="expected auto, cpu or cuda"):
+        default_device()
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("ATOMMEM_DEVICE", "cuda")
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            default_device()

@@ -334,3 +334,18 @@ def test_minibatches_are_sequential_steps_on_slices(smoke_data):
     few = TrainConfig.preset_named("smoke", rl_microbatch=4, rl_minibatches=4)   # fewer rows than slices: empty
     stats = policy_update(few, a, None, make_optimizer(a, 1e-2, 0.0), rl_rows[:2])  # slices are no-op steps
     assert math.isfinite(stats["grad_norm"])
+
+
+def test_family_weights_set_the_share_of_training_episodes():
+    cfg = TrainConfig.preset_named("smoke", families=("qa1", "kv"),
+                                   family_weights=TrainConfig.parse_field("family_weights", "1,3"))
+    assert cfg.family_weights == (1, 3)
+    families = [e.family for e in training_episodes(cfg, 8, stream=1)]
+    assert families.count("kv") == 6 and families.count("qa1") == 2
+    equal = [e.family for e in training_episodes(TrainConfig.preset_named("smoke"), 8, stream=1)]
+    assert equal.count("kv") == equal.count("qa1") == 4
+    for bad in ((1,), (1, 0)):
+        with pytest.raises(ValueError, match="one whole number >= 1 per family"):
+            training_episodes(TrainConfig.preset_named("smoke", family_weights=bad), 2, stream=1)
+    with pytest.raises(ValueError, match="whole numbers"):
+        TrainConfig.parse_field("family_weights", "a,b")
