@@ -14,6 +14,9 @@ _MISSING = object()
 class TrainConfig:
     preset: str = "tiny"
     model_preset: str = "tiny"
+    d_model: int = 0                   # 0: the model preset's width, layers and heads; else these replace them
+    n_layers: int = 0
+    n_heads: int = 0
     prev_token: bool = False           # the model also embeds each token's predecessor (model/config.py);
                                        # measured at 3,000 steps: the loss falls faster, accuracy the same
     vocab_size: int = 1536

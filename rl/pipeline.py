@@ -58,8 +58,9 @@ def quick_eval(cfg: TrainConfig, tok: Tokenizer):
 
 def build_model(cfg: TrainConfig, vocab_size: int) -> GPT:
     torch.manual_seed(cfg.seed)
+    shape = {k: v for k, v in (("d_model", cfg.d_model), ("n_layers", cfg.n_layers), ("n_heads", cfg.n_heads)) if v}
     return GPT(GPTConfig.preset(cfg.model_preset, vocab_size=vocab_size, max_seq_len=cfg.max_seq_len,
-                                prev_token=cfg.prev_token))
+                                prev_token=cfg.prev_token, **shape))
 
 
 def final_evaluation(cfg: TrainConfig, out: Path, tok: Tokenizer, policies: dict) -> dict:

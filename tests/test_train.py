@@ -349,3 +349,11 @@ def test_family_weights_set_the_share_of_training_episodes():
             training_episodes(TrainConfig.preset_named("smoke", family_weights=bad), 2, stream=1)
     with pytest.raises(ValueError, match="whole numbers"):
         TrainConfig.parse_field("family_weights", "a,b")
+
+
+def test_model_shape_overrides_replace_the_preset():
+    model = build_model(TrainConfig.preset_named("smoke", d_model=48, n_layers=3, n_heads=3), vocab_size=97)
+    assert (model.config.d_model, model.config.n_layers, model.config.n_heads) == (48, 3, 3)
+    plain = build_model(TrainConfig.preset_named("smoke"), vocab_size=97)
+    assert (plain.config.d_model, plain.config.n_layers) == (64, 2)
+    assert sum(1 for _ in model.parameters()) > sum(1 for _ in plain.parameters())
