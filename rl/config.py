@@ -26,7 +26,7 @@ class TrainConfig:
     family_weights: tuple[int, ...] = ()  # SFT episodes per family, relative, in the order of `families`
                                           # (e.g. 2,3,4,4,2); empty: equal shares
     train_tokens: int = 512            # context length of training episodes (1x)
-    eval_multiples: tuple = (1, 4, 16)
+    eval_multiples: tuple[int, ...] = (1, 4, 16)
     eval_n: int = 30                   # episodes per (family, length) in the final evaluation
     eval_seed: int = 1_000_000_000     # evaluation seeds start here; training seeds stay below
     # the agent (saved with the checkpoint: the policy is trained for these)
@@ -107,8 +107,7 @@ class TrainConfig:
             return raw.lower() in ("true", "1", "yes")
         if isinstance(default, tuple):
             items = [x.strip() for x in raw.split(",") if x.strip()]
-            field_type = next(f.type for f in dataclasses.fields(cls) if f.name == key)
-            if not (default and isinstance(default[0], int)) and "int" not in str(field_type):
+            if "int" not in str(next(f.type for f in dataclasses.fields(cls) if f.name == key)):
                 return tuple(items)
             try:
                 return tuple(int(x) for x in items)

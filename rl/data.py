@@ -52,11 +52,7 @@ def haystack_of(cfg: TrainConfig):
 def family_cycle(cfg: TrainConfig) -> list[str]:
     """The order in which training episodes take their families: each family as often as its weight."""
     weights = cfg.family_weights or (1,) * len(cfg.families)
-    try:
-        weights = [int(w) for w in weights]
-    except ValueError:
-        raise ValueError(f"family_weights must be whole numbers, not {cfg.family_weights!r}") from None
-    if len(weights) != len(cfg.families) or min(weights) < 1:
+    if len(weights) != len(cfg.families) or not all(isinstance(w, int) and w >= 1 for w in weights):
         raise ValueError(f"family_weights needs one whole number >= 1 per family ({', '.join(cfg.families)}), "
                          f"got {tuple(cfg.family_weights)!r}")
     return [f for f, w in zip(cfg.families, weights) for _ in range(w)]

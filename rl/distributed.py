@@ -5,8 +5,8 @@ How to run
     make train-ddp NPROC=1 PRESET=small          # one GPU (nccl, bf16 autocast): what `small` is sized for
     torchrun --standalone --nproc_per_node=N -m rl.ddp_train --preset P [--out DIR] [--resume] [...]
 `rl.ddp_train` takes the options of `atommem-cli train`. Without torchrun's environment (RANK, WORLD_SIZE,
-LOCAL_RANK) every function here is a no-op for one process, and the training code runs exactly as before (on the GPU when
-there is one: `ATOMMEM_DEVICE=cpu` keeps it on the CPU).
+LOCAL_RANK) every function here is a no-op for one process, and the training code runs exactly as before (on the
+GPU when there is one: `ATOMMEM_DEVICE=cpu` keeps it on the CPU).
 
 Expected behaviour with N processes
     * Backend gloo on CPU, nccl when CUDA is available (process r uses cuda:LOCAL_RANK). Precision: bf16 autocast
@@ -55,7 +55,6 @@ __all__ = ["init", "rank", "world", "is_main", "device", "precision", "autocast"
            "barrier", "cleanup"]
 
 _state = {"device": None, "owned": False}
-
 
 
 def init(timeout_minutes: float = 120.0) -> dict:
