@@ -14,6 +14,10 @@ Rules (ARCHITECTURE.md section 2; where we depart from the paper, and why):
   a read changes what the policy needs to see, and a step with no valid operation must never loop.
 - The query is cleared when the loop moves to a new chunk or question, so every chunk starts from a clean view
   (departure: the paper keeps it; here the query also tells the policy which fact of the chunk it is handling).
+- Focus (a switch, `focus`; departure): in the reading phase the observation also shows the chunk's sentences that
+  share a word with the current query, best overlap first, at most `focus_k`. A read thus searches the chunk in view
+  as well as the store, and the write that follows copies from a sentence next to the action instead of finding
+  it among the chunk's other facts (where the small policy bound items to the wrong fact).
 - Answer phase: one question per step; the policy may read (at most `max_answer_reads` times) and then answers; the
   first answer counts; a step with neither answers "".
 - Reward: mean normalised exact match over the episode's questions, each scored against its own answer only.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from atommem.embed import content_words
 from atommem.memory import MemoryConfig, MemoryEngine
 from atommem.observation import Observation, render
 from atommem.ops import Answer, Read, parse_ops
@@ -44,6 +49,8 @@ class AgentConfig:
     max_answer_reads: int = 2
     questions_visible: bool = True
     full_context_tokens: int = 320      # `full`: the window holds at most this much of the context
+    focus: bool = False                 # show the chunk's sentences that match the query (reading phase)
+    focus_k: int = 3
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -99,6 +106,13 @@ def make_chunks(sentences: list[str], is_fact: list[bool], chunk_tokens: int) ->
     return chunks
 
 
+def focus_sentences(sentences: list[str], query: str, k: int) -> list[str]:
+    """The sentences that share a content word with the query: most shared words first, then in order; at most k."""
+    want = set(content_words(query))
+    scored = [(-len(want & set(content_words(text))), i) for i, text in enumerate(sentences)]
+    return [sentences[i] for score, i in sorted(scored) if score < 0][:k]
+
+
 def _kind(op) -> str:
     return type(op).__name__.lower()
 
@@ -151,9 +165,10 @@ class EpisodeRun:
         if self.phase == "read":
             sentences, facts = self.chunks[self.chunk_i]
             show_q = self.config.questions_visible
+            focus = focus_sentences(sentences, eng.query, self.config.focus_k) if self.config.focus else None
             return Observation("read", [q.text for q in self.episode.questions] if show_q else [], eng.scratch,
                                eng.query, view, self.errors, list(sentences), list(facts),
-                               allowed=wf.read_ops, rewrite=wf.rewrite_each_chunk)
+                               allowed=wf.read_ops, rewrite=wf.rewrite_each_chunk, focus=focus)
         chunk, chunk_fact = [], []
         if wf.show_context:
             chunk = _tail(self.episode.sentences, self.config.full_context_tokens)

@@ -53,6 +53,11 @@ class Embedder(Protocol):
         ...
 
 
+def content_words(text: str, stopwords: frozenset = STOPWORDS) -> list[str]:
+    """Lowercased `\\w+` words of a text, stopwords dropped (what retrieval matches on)."""
+    return [w for w in _WORD.findall(text.lower()) if w not in stopwords]
+
+
 def key_words(text: str) -> list[str]:
     """Words of the short key before the first colon (1-3 words), else []."""
     head, colon, _ = text.partition(":")
@@ -91,12 +96,9 @@ class HashingEmbedder:
             self._cache[feature] = hit
         return hit
 
-    def _words(self, text: str) -> list[str]:
-        return [w for w in _WORD.findall(text.lower()) if w not in self.stopwords]
-
     def features(self, text: str, query: bool = False) -> dict[str, float]:
         """Feature -> weight. Entries get key features from their key field; queries from every word."""
-        words = self._words(text)
+        words = content_words(text, self.stopwords)
         feats: dict[str, float] = dict.fromkeys(words, 1.0)
         for a, b in zip(words, words[1:]):
             feats[f"{a} {b}"] = self.w_bigram

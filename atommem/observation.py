@@ -9,7 +9,9 @@ exactly `render(obs)`:
     [2] football: Mary | garden</memory><errors></errors><chunk> ..</chunk><act>
 
 In the answer phase `<ask>QUESTION</ask>` follows (after the chunk only in the `full` workflow, whose "chunk" is
-the whole context). The policy answers with operations
+the whole context). With the agent's `focus` on, `<focus> ..</focus>` comes last, right before `<act>`: the
+chunk's sentences that share a word with the query (the read also searches the chunk in view), so the sentence a
+write copies from sits next to the action. The policy answers with operations
 (atommem/ops.py) and ends its action with `<end>`. Every tag is one special token of the tokenizer.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 
 from atommem.ops import OP_TAGS, tagged
 
-OBS_TAGS = ("question", "query", "memory", "errors", "chunk", "ask")
+OBS_TAGS = ("question", "query", "memory", "errors", "chunk", "ask", "focus")
 ACT_TOKEN = "<act>"
 END_TOKEN = "<end>"
 PAD_TOKEN = "<pad>"
@@ -47,6 +49,7 @@ class Observation:
     ask: str = ""                           # the question being answered (answer phase)
     allowed: frozenset = frozenset()        # ops the workflow lets the policy emit now
     rewrite: bool = False                   # the workflow rewrites the scratchpad after every chunk (memagent)
+    focus: list[str] | None = None          # chunk sentences matching the query; None: the agent shows no focus
 
 
 def render(obs: Observation, entry_chars: int = 160, max_errors: int = 3) -> str:
@@ -65,4 +68,6 @@ def render(obs: Observation, entry_chars: int = 160, max_errors: int = 3) -> str
         parts.append(tagged("chunk", " ".join(obs.chunk)))
     if obs.phase == "answer":
         parts.append(tagged("ask", obs.ask))
+    if obs.focus is not None:
+        parts.append(tagged("focus", " ".join(obs.focus)))
     return "".join(parts) + ACT_TOKEN

@@ -29,7 +29,7 @@ class Row:
 
 def agent_config(cfg: TrainConfig, questions_visible: bool = True) -> AgentConfig:
     return AgentConfig(workflow=cfg.workflow, chunk_tokens=cfg.chunk_tokens, top_k=cfg.top_k,
-                       questions_visible=questions_visible)
+                       questions_visible=questions_visible, focus=cfg.focus)
 
 
 def training_seed(cfg: TrainConfig, stream: int, i: int) -> int:
@@ -68,7 +68,8 @@ def training_episodes(cfg: TrainConfig, n: int, stream: int) -> list:
     for i in range(n):
         family = cycle[i % len(cycle)]
         length = rng.randint(cfg.train_tokens // 2, cfg.train_tokens)
-        episodes.append(generate(family, length, training_seed(cfg, stream, i), haystack=hay))
+        episodes.append(generate(family, length, training_seed(cfg, stream, i), haystack=hay,
+                                 n_questions=cfg.train_questions))
     if cfg.babi_train:
         from atommem.tasks.babi import read_babi
         for path in cfg.babi_train:

@@ -3,7 +3,8 @@ import random
 
 import pytest
 
-from atommem.agent import AgentConfig, EpisodeRun, make_chunks, run_episodes
+from atommem.agent import AgentConfig, EpisodeRun, focus_sentences, make_chunks, run_episodes
+from atommem.observation import render
 from atommem.policy import Action
 from atommem.tasks.episode import count_tokens
 from atommem.tasks.registry import generate
@@ -110,3 +111,29 @@ def test_answers_are_scored_against_their_own_question():
     t = run_episodes([ep], Scripted(lambda o: f"<answer>{next(answers)}</answer>" if o.phase == "answer" else ""),
                      AgentConfig())[0]
     assert t.scores == [float(a == b) for a, b in zip(gold[::-1], gold)]
+
+
+def test_focus_shows_the_chunk_sentences_that_match_the_query_best_first():
+    chunk = ["Mary went to the kitchen.", "The sky was grey.", "John got the apple.", "Mary got the apple."]
+    assert focus_sentences(chunk, "Mary apple", 3) == ["Mary got the apple.", "Mary went to the kitchen.",
+                                                       "John got the apple."]
+    assert focus_sentences(chunk, "Mary apple", 1) == ["Mary got the apple."]
+    assert focus_sentences(chunk, "", 3) == []
+    assert focus_sentences(chunk, "the", 3) == []          # stopwords match nothing
+    assert focus_sentences(chunk, "Bill", 3) == []
+
+
+def test_focus_follows_the_query_and_is_rendered_only_when_on():
+    ep = generate("qa1", 256, 4)
+    fact = next(s for s, f in zip(ep.sentences, ep.is_fact) if f)
+    who = fact.split()[0]
+    on, off = EpisodeRun(ep, AgentConfig(focus=True)), EpisodeRun(ep, AgentConfig(focus=False))
+    while fact not in on.chunks[on.chunk_i][0]:
+        for run in (on, off):
+            run.step(run.observe(), Action(""))
+    assert on.observe().focus == [] and "<focus></focus><act>" in render(on.observe())
+    for run in (on, off):
+        run.step(run.observe(), Action(f"<read> {who}</read>"))
+    assert on.observe().focus[0] == fact
+    assert render(on.observe()).endswith(f"<focus> {' '.join(on.observe().focus)}</focus><act>")
+    assert off.observe().focus is None and "<focus>" not in render(off.observe())

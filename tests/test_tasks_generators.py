@@ -245,6 +245,16 @@ def test_kv_ledger_shape_and_nothing_rate():
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("n_questions", [1, 2, 3])
+def test_short_contexts_with_several_questions_always_build(family, n_questions):
+    """At the shortest lengths the fact count sits at its floor; every draw of the questions must still fit."""
+    for seed in range(150):
+        ep = generate(family, 96 + seed % 64, seed, n_questions=n_questions)
+        assert len(ep.questions) == n_questions
+        check_episode(ep, family)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_bad_requests_raise_value_error(family):
     with pytest.raises(ValueError, match="facts alone"):
         generate(family, 20, 0, n_facts=12)

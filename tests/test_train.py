@@ -357,3 +357,15 @@ def test_model_shape_overrides_replace_the_preset():
     plain = build_model(TrainConfig.preset_named("smoke"), vocab_size=97)
     assert (plain.config.d_model, plain.config.n_layers) == (64, 2)
     assert sum(1 for _ in model.parameters()) > sum(1 for _ in plain.parameters())
+
+
+def test_training_questions_and_focus_reach_the_teacher_rows():
+    cfg = TrainConfig.preset_named("smoke", families=("qa3", "vt"), train_questions=2, focus=True)
+    episodes = training_episodes(cfg, 4, stream=1)
+    assert all(len(e.questions) == 2 for e in episodes)
+    trajs = teacher_trajectories(cfg, episodes)
+    assert all(sum(s.phase == "answer" for s in t.steps) == 4 for t in trajs)   # a read and an answer each
+    reading = [s.text for t in trajs for s in t.steps if s.phase == "read"]
+    assert all(text.endswith("</focus><act>") for text in reading)
+    off = teacher_trajectories(TrainConfig.preset_named("smoke", families=("qa3", "vt"), focus=False), episodes)
+    assert not any("<focus>" in s.text for t in off for s in t.steps)

@@ -51,6 +51,14 @@ def _history(rng: random.Random, n: int, items: list[str], end_empty: bool | Non
     return states
 
 
+def _fewest_facts(n_questions: int, ends_empty: list[bool]) -> int:
+    """The fewest facts for a ledger: every locker once, a removal for each locker asked to end empty, and two
+    overwrites. If none ends empty, a removal costs one fact on a locker not asked about (item, emptied), or two
+    when every locker is asked about (item, emptied, item: an asked locker may not end empty)."""
+    removal = 0 if any(ends_empty) else 1 if n_questions < 3 else 2
+    return max(3, n_questions) + sum(ends_empty) + 2 + removal
+
+
 def _sentence(key: str, state: str | None) -> str:
     return f"Locker {key} was emptied." if state is EMPTY else f"Locker {key} now holds the {state}."
 
@@ -58,12 +66,15 @@ def _sentence(key: str, state: str | None) -> str:
 def generate(target_tokens: int, seed: int, n_facts: int | None = None, haystack: Haystack | None = None,
              n_questions: int = 1) -> Episode:
     rng = random.Random(seed)
-    if n_facts is None:
+    defaulted = n_facts is None
+    if defaulted:
         n_facts = default_fact_count(target_tokens, rng, low=8, high=12, floor=max(6, n_questions + 3))
     if n_facts < 6 or n_questions < 1 or n_questions > min(6, n_facts - 3):
         raise ValueError(f"kv needs n_facts >= 6 and 1 <= n_questions <= min(6, n_facts - 3), "
                          f"got n_facts={n_facts}, n_questions={n_questions}")
     ends_empty = [rng.random() < EMPTY_RATE for _ in range(n_questions)]  # drawn once: retries keep the rate
+    if defaulted:
+        n_facts = max(n_facts, _fewest_facts(n_questions, ends_empty))
     for _ in range(MAX_TRIES):
         n_lockers = rng.randint(max(3, n_questions), min(6, n_facts - 3))
         keys = _codes(rng, n_lockers)
