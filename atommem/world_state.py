@@ -5,13 +5,18 @@ effects, as text. A state is a dict from a key (a person, an object, a value, a 
 key is stored as one entry `key: value`:
 
     Mary: kitchen                    where a person is
-    football: Mary | garden kitchen  who holds an object ("nobody" when free) | the rooms it has been in, in order
+    football: Mary | kitchen         who holds an object ("nobody" when free) | the room it is in
+    football kitchen: garden         where the object came from on its latest arrival in a room
     48213: QXZAB ABTRE               the variables that hold a value, in assignment order
     K417: lamp                       what a locker holds (no entry when emptied)
 
-Keeping the object's whole trail up to date when its holder moves makes every question a single lookup:
-`Where is the football?` is the trail's last room, `Where was the football before the kitchen?` the room before the
-kitchen's last visit. Knows nothing about engines, models or training.
+Keeping the object's room up to date when its holder moves, and writing an arrival entry each time it enters a room,
+makes every question a single lookup and a copy: `Where is the football?` is the object entry's room, `Where was
+the football before the kitchen?` the value of `football kitchen` (a later arrival in the kitchen writes a newer
+entry, and retrieval shows the newest of equal matches first). An earlier design kept the whole trail of rooms in
+the object's entry: each move copied a growing list, and the answer to `before` meant finding the room preceding
+the last mention of another, which a small policy got wrong a third of the time (bench/RESULTS.md).
+Knows nothing about engines, models or training.
 """
 from __future__ import annotations
 
@@ -39,13 +44,17 @@ def parse_state(texts: list[str]) -> dict[str, str]:
     return state
 
 
-def _split_object(value: str) -> tuple[str, list[str]]:
-    holder, _, trail = value.partition("|")
-    return holder.strip() or NOBODY, trail.split()
+def _split_object(value: str) -> tuple[str, str]:
+    holder, _, room = value.partition("|")
+    return holder.strip() or NOBODY, room.strip()
 
 
-def _join_object(holder: str, trail: list[str]) -> str:
-    return f"{holder} | {' '.join(trail)}".rstrip()
+def _join_object(holder: str, room: str) -> str:
+    return f"{holder} | {room}".rstrip()
+
+
+def arrival_key(obj: str, room: str) -> str:
+    return f"{obj} {room}"
 
 
 def _is_object(value: str) -> bool:
@@ -60,19 +69,18 @@ def apply_event(state: dict[str, str], ev) -> dict[str, str]:
         new[ev.who] = ev.where
         for key, value in state.items():
             if _is_object(value):
-                holder, trail = _split_object(value)
-                if holder == ev.who and (not trail or trail[-1] != ev.where):
-                    new[key] = _join_object(holder, trail + [ev.where])
+                holder, room = _split_object(value)
+                if holder == ev.who and room != ev.where:
+                    new[key] = _join_object(holder, ev.where)
+                    if room:
+                        new[arrival_key(key, ev.where)] = room
     elif kind in ("take", "drop"):
         holder = ev.who if kind == "take" else NOBODY
-        if ev.obj in state and _is_object(state[ev.obj]):
-            _, trail = _split_object(state[ev.obj])
-        else:
-            trail = []
+        room = _split_object(state[ev.obj])[1] if ev.obj in state and _is_object(state[ev.obj]) else ""
         here = state.get(ev.who, "")
-        if not trail and here and not _is_object(here):
-            trail = [here]
-        new[ev.obj] = _join_object(holder, trail)
+        if not room and here and not _is_object(here):
+            room = here
+        new[ev.obj] = _join_object(holder, room)
     elif kind == "vt_set":  # idempotent, like every event here: applying a fact twice changes nothing
         held = state.get(ev.value, "").split()
         new[ev.value] = " ".join(held if ev.var in held else held + [ev.var])
@@ -110,12 +118,13 @@ def ready(ev, state: dict[str, str], stage: int) -> bool:
     return True
 
 
-_QUESTION_KEY_FIELD = {"where_person": "who", "where_object": "obj", "where_before": "obj",
-                       "vt_holders": "value", "kv_get": "key"}
+_QUESTION_KEY_FIELD = {"where_person": "who", "where_object": "obj", "vt_holders": "value", "kv_get": "key"}
 
 
 def question_key(q) -> str:
     """The key a question is about (what to read before answering)."""
+    if q.kind == "where_before":
+        return arrival_key(q.obj, q.place)
     return getattr(q, _QUESTION_KEY_FIELD[q.kind])
 
 
@@ -127,12 +136,8 @@ def answer_from(state: dict[str, str], q) -> str:
         return value if value else "nothing"
     if value is None:
         return ""
-    if kind in ("where_person", "vt_holders"):
+    if kind in ("where_person", "vt_holders", "where_before"):
         return value
-    _, trail = _split_object(value)
     if kind == "where_object":
-        return trail[-1] if trail else ""
-    if kind == "where_before":
-        last = max((i for i, room in enumerate(trail) if room == q.place and i >= 1), default=None)
-        return trail[last - 1] if last is not None else ""
+        return _split_object(value)[1]
     return ""

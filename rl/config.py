@@ -84,7 +84,7 @@ class TrainConfig:
                                        # measured: more informative groups, accuracy the same (0.713 vs 0.717)
     rl_fixed_tasks: bool = False       # diagnostic: the same tasks every iteration (does the update learn at all?)
     rl_microbatch: int = 64
-    max_action_tokens: int = 128       # a longer teacher action would be cut in SFT and at evaluation
+    max_action_tokens: int = 160       # a longer teacher action would be cut in SFT and at evaluation (longest 134)
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
