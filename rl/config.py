@@ -141,7 +141,7 @@ PRESETS: dict[str, dict] = {
     "ablate": dict(sft_episodes=4000, sft_steps=3000, eval_every=1000, rl_iters=0, eval_multiples=(1, 4),
                    eval_n=20, obs_loss=0.5, prev_token=False, max_seq_len=320, max_action_tokens=48,
                    focus=False, train_questions=1),
-                   # the recipe the committed ablation table used (bench/RESULTS.md), so that it reproduces
+                   # the recipe of the committed ablation table (bench/RESULTS.md; it predates the arrival entries)
     "small": dict(model_preset="small", vocab_size=2048, max_seq_len=512, sft_episodes=20000, sft_steps=20000,
                   sft_batch=64, sft_lr=1e-3, rl_iters=200, rl_tasks=32, eval_n=200),
 }
