@@ -8,6 +8,12 @@ back to their own text. Knows nothing about the model or the memory operations' 
 Digits are always single tokens, so a number is copied digit by digit with the same few tokens whatever its
 value (a small model learns that copy far faster than one over hundreds of merged digit groups).
 
+`upper_pairs=True` adds every pair of upper-case letters as a token, with and without a leading space (2 x 676
+added tokens, matched in raw text before BPE, longest first): ` BRJEL` becomes ` BR`, `JE`, `L` instead of five
+single letters, so a copied code is three steps instead of five and each step but the last is one of 676 tokens
+rather than one of 26. Measured (bench/RESULTS.md, eighth round): the small policy then copies codes worse, not
+better (1,352 rare tokens are learned more slowly than 26 frequent letters), so it is off by default.
+
 Example:
     tok = Tokenizer.train(texts, vocab_size=1500, special_tokens=["<pad>", "<create>", "</create>"])
     ids = tok.encode("<create>John is in the kitchen.</create>")
@@ -18,6 +24,9 @@ from __future__ import annotations
 import os
 from typing import Iterable
 
+import string
+
+from tokenizers import AddedToken
 from tokenizers import Tokenizer as _HFTokenizer
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
@@ -33,8 +42,9 @@ class Tokenizer:
     # ---- construction ----------------------------------------------------------------------------
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int, special_tokens: list[str] = (),
-              min_frequency: int = 2) -> "Tokenizer":
-        """Learn byte-level BPE merges from texts until vocab_size (bytes + merges + special tokens)."""
+              min_frequency: int = 2, upper_pairs: bool = False) -> "Tokenizer":
+        """Learn byte-level BPE merges from texts until vocab_size (bytes + merges + special tokens); with
+        upper_pairs, then add the 1,352 upper-case pair tokens (the vocabulary grows by that much)."""
         special_tokens = list(special_tokens)
         if len(set(special_tokens)) != len(special_tokens):
             raise ValueError(f"duplicate special tokens in {special_tokens}")
@@ -53,6 +63,9 @@ class Tokenizer:
                                       special_tokens=special_tokens, initial_alphabet=alphabet,
                                       show_progress=False)
         tok.train_from_iterator(texts, trainer=trainer)
+        if upper_pairs:
+            pairs = [a + b for a in string.ascii_uppercase for b in string.ascii_uppercase]
+            tok.add_tokens([AddedToken(prefix + p, normalized=False) for prefix in (" ", "") for p in pairs])
         return cls(tok)
 
     @classmethod

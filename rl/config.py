@@ -18,8 +18,11 @@ class TrainConfig:
     n_layers: int = 0
     n_heads: int = 0
     prev_token: bool = False           # the model also embeds each token's predecessor (model/config.py);
-                                       # measured at 3,000 steps: the loss falls faster, accuracy the same
-    vocab_size: int = 1536
+                                       # measured at 3,000 steps: the loss falls faster, accuracy the same;
+                                       # at make train's 6,400: vt 0.0 at every quick evaluation
+    vocab_size: int = 1536             # BPE vocabulary (upper_pairs adds 1,352 tokens on top)
+    upper_pairs: bool = False          # upper-case letter pairs as tokens (model/tokenizer.py); measured with
+                                       # make train: 0.829 -> 0.749, vt copies worse (bench/RESULTS.md, 8th round)
     max_seq_len: int = 448             # observation (at most max_seq_len - max_action_tokens) + action
     seed: int = 0
     families: tuple = ("qa1", "qa2", "qa3", "vt", "kv")
@@ -76,7 +79,8 @@ class TrainConfig:
     normalize_std: bool = False
     ppo_epochs: int = 1
     rl_minibatches: int = 1            # optimizer steps per pass over an iteration's rows (disjoint slices);
-                                       # 4 at lr 5e-4: invalid ops rose, reward flat (bench/RESULTS.md)
+                                       # 4 at lr 5e-4: invalid ops rose, reward flat (bench/RESULTS.md);
+                                       # 2 with rl_max_rows 768 at lr 1e-4: 0.844 against 0.853
     rl_max_rows: int = 384             # rows per update (uniform sample of the batch's steps)
     rl_sure_prob: float = 0.0          # > 0: leave out steps whose every sampled token had at least this
                                        # probability (0.99 measured: 0.537 -> 0.542, as without it)

@@ -105,7 +105,8 @@ def tokenizer_corpus(trajectories: list[Trajectory]):
 
 
 def train_tokenizer(cfg: TrainConfig, trajectories: list[Trajectory]) -> Tokenizer:
-    return Tokenizer.train(tokenizer_corpus(trajectories), cfg.vocab_size, special_tokens())
+    return Tokenizer.train(tokenizer_corpus(trajectories), cfg.vocab_size, special_tokens(),
+                           upper_pairs=cfg.upper_pairs)
 
 
 def decision_token_ids(tok: Tokenizer) -> list[int]:

@@ -70,3 +70,19 @@ def test_train_rejects_bad_arguments():
         Tokenizer.train(CORPUS, 300, ["<a>", "<a>"])
     with pytest.raises(ValueError, match="smaller"):
         Tokenizer.train(CORPUS, 100, ["<a>"])
+
+
+def test_upper_pairs_tokens(tmp_path):
+    plain = Tokenizer.train(CORPUS, vocab_size=400, special_tokens=SPECIALS)
+    paired = Tokenizer.train(CORPUS, vocab_size=400, special_tokens=SPECIALS, upper_pairs=True)
+    assert paired.vocab_size == plain.vocab_size + 2 * 26 * 26
+    text = "<memory> 45314: USCTA PIRHG</memory> VAR X = 7. Mary met NASA."
+    ids = paired.encode(text)
+    pieces = [paired.decode([i]) for i in ids]
+    assert [" US", "CT", "A", " PI", "RH", "G"] == pieces[pieces.index(" US"):pieces.index(" US") + 6]
+    assert " NA" in pieces and "SA" in pieces
+    assert paired.encode(" Mary met John") == plain.encode(" Mary met John")  # a lone capital is untouched
+    assert len(ids) < len(plain.encode(text)) and paired.decode(ids) == text
+    paired.save(tmp_path / "t.json")
+    back = Tokenizer.load(tmp_path / "t.json")
+    assert back.encode(text) == ids and back.vocab_size == paired.vocab_size
