@@ -22,9 +22,8 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import Iterable
-
 import string
+from typing import Iterable
 
 from tokenizers import AddedToken
 from tokenizers import Tokenizer as _HFTokenizer
