@@ -61,6 +61,12 @@ class TrainConfig:
     skip_keep: float = 0.25            # share of "nothing to do" rows kept (they are many and easy)
     write_repeat: int = 1              # rows that create, update or delete appear this many times; measured:
                                        # 2 hurts (0.731 -> 0.598 at the make train budget, bench/RESULTS.md)
+    copy_drill: float = 0.0            # > 0: add this share (of the task rows) of copy drills, rows whose action
+                                       # repeats a list of random upper-case codes from the observation
+                                       # (rl/data.py copy_drill_rows); measured at 0.1: vt answers right, vt
+                                       # updates worse, 0.829 -> 0.784 (bench/RESULTS.md, ninth round)
+    copy_drill_add: float = 0.0        # share of the drills that also append a code from a last `add:` line;
+                                       # measured at 0.5: the copy never formed, vt 0.00 (RESULTS, ninth round)
     cpu_bf16: bool = False             # SFT forward in bf16 autocast on a CPU with native bf16 (fp32 weights)
     eval_every: int = 2000
     eval_during_n: int = 10

@@ -2,11 +2,13 @@
 
 Seeds: training episodes use seeds below `TrainConfig.eval_seed`, evaluation starts at it, so no evaluation episode
 was ever seen in training. Rows are (observation ids, action ids): every step of a teacher episode is one row, the
-loss falls on the action tokens only (the end token included).
+loss falls on the action tokens only (the end token included). Copy drills (`copy_drill`) are rows of another kind:
+the observation is a list of random upper-case codes and the action repeats it, a pure induction exercise.
 """
 from __future__ import annotations
 
 import random
+import string
 from dataclasses import dataclass
 
 from atommem.agent import AgentConfig, Trajectory, run_episodes
@@ -137,4 +139,29 @@ def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], s
             row = Row(encode_observation(tok, step.text, room), action)
             writes = any(isinstance(op, (Create, Update, Delete)) for op in step.ops)
             rows += [row] * (cfg.write_repeat if writes else 1)
+    return rows
+
+
+def copy_drill_rows(cfg: TrainConfig, tok: Tokenizer, n: int, seed: int) -> list[Row]:
+    """n rows whose action copies a line of the observation: 1-3 lines of 2-8 random five-letter upper-case codes
+    (the form of vt's variables), one of them marked `copy:` and the others `skip:`; in a share `copy_drill_add` of
+    the rows a last line `add: CODE` too. The action repeats the marked line, then the added code if any: a vt
+    answer (the chain alone) and a vt update (the chain from the entry, then the new variable from the fact shown
+    after it). Copying such lists is the skill this model forms last (bench/RESULTS.md, ninth round)."""
+    rng = random.Random(seed)
+    end = tok.token_id(END_TOKEN)
+
+    def codes(k: int) -> str:
+        return " ".join("".join(rng.choice(string.ascii_uppercase) for _ in range(5)) for _ in range(k))
+
+    rows = []
+    for _ in range(n):
+        target, lines = codes(rng.randint(2, 8)), [f"skip: {codes(rng.randint(2, 8))}" for _ in range(rng.randint(0, 2))]
+        lines.insert(rng.randint(0, len(lines)), f"copy: {target}")
+        if cfg.copy_drill_add > 0 and rng.random() < cfg.copy_drill_add:
+            added = codes(1)
+            lines.append(f"add: {added}")
+            target = f"{target} {added}"
+        action = tok.encode(f" {target}")[: cfg.max_action_tokens - 1] + [end]
+        rows.append(Row(tok.encode("\n".join(lines) + "\n"), action))
     return rows

@@ -30,8 +30,8 @@ from model.gpt import GPT
 from model.tokenizer import Tokenizer
 from rl import distributed as dist
 from rl.config import TrainConfig
-from rl.data import (agent_config, decision_token_ids, sft_rows, teacher_trajectories, train_tokenizer,
-                     training_episodes)
+from rl.data import (agent_config, copy_drill_rows, decision_token_ids, sft_rows, teacher_trajectories,
+                     train_tokenizer, training_episodes)
 from rl.grpo import run_grpo
 from rl.metrics import MetricsLogger
 from rl.plots import plot_metrics
@@ -116,6 +116,8 @@ def train(cfg: TrainConfig, out_dir, stage: str = "all", resume: bool = False, p
     if not have_tokenizer and not dist.is_main():
         tok = Tokenizer.load(out / "tokenizer.json")
     rows = sft_rows(cfg, tok, trajs, seed=cfg.seed)
+    if cfg.copy_drill > 0:
+        rows += copy_drill_rows(cfg, tok, round(cfg.copy_drill * len(rows)), seed=cfg.seed)
     log(f"tokenizer: {tok.vocab_size} tokens; SFT rows: {len(rows)}")
     model = build_model(cfg, tok.vocab_size).to(dist.device())
     log(f"model: {cfg.model_preset}, {model.num_params() / 1e6:.2f}M parameters")

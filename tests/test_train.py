@@ -1,5 +1,6 @@
 """Training end to end on the smoke preset: loss falls, reward computed, checkpoints written, reloaded and resumed
 exactly; a NaN stops the run and leaves the last checkpoint intact."""
+import dataclasses
 import json
 import math
 import random
@@ -9,7 +10,7 @@ import torch
 
 from atommem.model_policy import load_policy
 from rl.config import TrainConfig
-from rl.data import sft_rows, teacher_trajectories, train_tokenizer, training_episodes
+from rl.data import copy_drill_rows, sft_rows, teacher_trajectories, train_tokenizer, training_episodes
 from rl.metrics import MetricsLogger, read_metrics
 from rl.pipeline import build_model, train
 from rl.sft import NonFiniteLoss, run_sft
@@ -303,6 +304,26 @@ def test_write_rows_repeat_and_the_rest_stay_once():
     assert writes and len(twice) == len(once) + len(writes)
     key = lambda r: (tuple(r.obs_ids), tuple(r.action_ids))  # noqa: E731
     assert sorted(map(key, twice)) == sorted(map(key, once + writes))
+
+
+@pytest.mark.parametrize("add", [0.0, 0.5])
+def test_copy_drills_repeat_the_marked_line_then_the_added_code(smoke_data, add):
+    cfg, tok, _ = smoke_data
+    cfg = dataclasses.replace(cfg, copy_drill_add=add)
+    rows = copy_drill_rows(cfg, tok, 60, seed=3)
+    assert len(rows) == 60 and rows != copy_drill_rows(cfg, tok, 60, seed=4)
+    end, n_added = tok.token_id("<end>"), 0
+    for row in rows:
+        lines = tok.decode(row.obs_ids).splitlines()
+        marked = [line.removeprefix("copy: ") for line in lines if line.startswith("copy: ")]
+        added = [line.removeprefix("add: ") for line in lines if line.startswith("add: ")]
+        assert len(marked) == 1 and len(added) <= 1 and 1 <= len(lines) <= 4
+        assert all(line.startswith(("copy: ", "skip: ")) for line in lines[:len(lines) - len(added)])
+        codes = marked[0].split() + added
+        assert 2 <= len(codes) <= 9 and all(len(c) == 5 and c.isupper() and c.isalpha() for c in codes)
+        assert row.action_ids[-1] == end and tok.decode(row.action_ids[:-1]) == " " + " ".join(codes)
+        n_added += len(added)
+    assert (n_added > 0) == (add > 0) and n_added < len(rows)
 
 
 def test_minibatches_are_sequential_steps_on_slices(smoke_data):
