@@ -156,7 +156,8 @@ def copy_drill_rows(cfg: TrainConfig, tok: Tokenizer, n: int, seed: int) -> list
 
     rows = []
     for _ in range(n):
-        target, lines = codes(rng.randint(2, 8)), [f"skip: {codes(rng.randint(2, 8))}" for _ in range(rng.randint(0, 2))]
+        target = codes(rng.randint(2, 8))
+        lines = [f"skip: {codes(rng.randint(2, 8))}" for _ in range(rng.randint(0, 2))]
         lines.insert(rng.randint(0, len(lines)), f"copy: {target}")
         if cfg.copy_drill_add > 0 and rng.random() < cfg.copy_drill_add:
             added = codes(1)
