@@ -19,7 +19,8 @@ Rules (ARCHITECTURE.md section 2; where we depart from the paper, and why):
   as well as the store, and the write that follows copies from a sentence next to the action instead of finding
   it among the chunk's other facts (where the small policy bound items to the wrong fact).
 - Answer phase: one question per step; the policy may read (at most `max_answer_reads` times) and then answers; the
-  first answer counts; a step with neither answers "".
+  first answer counts; a step with neither answers "". The view shows up to `answer_top_k` entries here (at least
+  the reading phase's top-k): a question such as vt's gathers every entry that holds a value.
 - Reward: mean normalised exact match over the episode's questions, each scored against its own answer only.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ from atommem.observation import Observation, render
 from atommem.ops import Answer, Read, parse_ops
 from atommem.policy import Action, Policy
 from atommem.tasks.episode import Episode, count_tokens
-from atommem.tasks.scoring import exact_match
+from atommem.tasks.scoring import score_answer
 from atommem.workflows import get_workflow
 
 OP_KINDS = ("create", "read", "update", "delete", "scratch", "answer")
@@ -47,6 +48,7 @@ class AgentConfig:
     on_full: str = "evict"
     max_rereads: int = 8
     max_answer_reads: int = 2
+    answer_top_k: int = 6               # entries shown in the answer phase (never fewer than the reading phase's)
     questions_visible: bool = True
     full_context_tokens: int = 320      # `full`: the window holds at most this much of the context
     focus: bool = False                 # show the chunk's sentences that match the query (reading phase)
@@ -160,8 +162,9 @@ class EpisodeRun:
             self.engine.read(self.episode.questions[self.question_i].text)
 
     def observe(self) -> Observation:
-        view = [entry.text for entry in self.engine.refresh_view()]
         wf, eng = self.workflow, self.engine
+        k = None if self.phase == "read" else max(eng.config.top_k, self.config.answer_top_k)
+        view = [entry.text for entry in eng.refresh_view(k)]
         if self.phase == "read":
             sentences, facts = self.chunks[self.chunk_i]
             show_q = self.config.questions_visible
@@ -225,7 +228,7 @@ class EpisodeRun:
         return True
 
     def trajectory(self) -> Trajectory:
-        scores = [exact_match(a, q.answer) for a, q in zip(self.answers, self.episode.questions)]
+        scores = [score_answer(a, q.answer, self.episode.family) for a, q in zip(self.answers, self.episode.questions)]
         counts = {k: 0 for k in OP_KINDS}
         for step in self.steps:
             for op in step.ops:

@@ -149,14 +149,15 @@ class MemoryEngine:
         q = self._vectors([_as_str(query)], query=True)[0]
         return [self._entries[i] for i in self._top(q, self.config.top_k if k is None else k)]
 
-    def refresh_view(self) -> list[Entry]:
-        """Recompute the shown list for the persistent query; positions in update/delete refer to it."""
+    def refresh_view(self, k: int | None = None) -> list[Entry]:
+        """Recompute the shown list (top `k`, default `config.top_k`) for the persistent query; positions in
+        update/delete refer to it."""
         if not self.query:
             self.shown = []
             return []
         if self._qcache is None or self._qcache[0] != self.query:
             self._qcache = (self.query, self._vectors([self.query], query=True)[0])
-        self.shown = self._top(self._qcache[1], self.config.top_k)
+        self.shown = self._top(self._qcache[1], self.config.top_k if k is None else k)
         return [self._entries[i] for i in self.shown]
 
     # -- error bookkeeping ---------------------------------------------------------------------------------------

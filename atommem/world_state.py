@@ -7,7 +7,7 @@ key is stored as one entry `key: value`:
     Mary: kitchen                    where a person is
     football: Mary | kitchen         who holds an object ("nobody" when free) | the room it is in
     football kitchen: garden         where the object came from on its latest arrival in a room
-    48213: QXZAB ABTRE               the variables that hold a value, in assignment order
+    QXZAB: 48213                     the value a variable holds (one entry per variable)
     K417: lamp                       what a locker holds (no entry when emptied)
 
 Keeping the object's room up to date when its holder moves, and writing an arrival entry each time it enters a room,
@@ -15,7 +15,11 @@ makes every question a single lookup and a copy: `Where is the football?` is the
 the football before the kitchen?` the value of `football kitchen` (a later arrival in the kitchen writes a newer
 entry, and retrieval shows the newest of equal matches first). An earlier design kept the whole trail of rooms in
 the object's entry: each move copied a growing list, and the answer to `before` meant finding the room preceding
-the last mention of another, which a small policy got wrong a third of the time (bench/RESULTS.md).
+the last mention of another, which a small policy got wrong a third of the time (bench/RESULTS.md). vt likewise
+keeps one short entry per variable (a copy reads the source's entry and writes `NEW: value`), not the value's whole
+chain of variables, whose copy on every update was vt's main error (bench/RESULTS.md, tenth round); the question
+`Which variables hold the value 48213?` reads the value and gathers every entry that holds it (the answer phase
+shows more entries, atommem/agent.py `answer_top_k`; vt answers are scored as a set, atommem/tasks/scoring.py).
 Knows nothing about engines, models or training.
 """
 from __future__ import annotations
@@ -81,15 +85,11 @@ def apply_event(state: dict[str, str], ev) -> dict[str, str]:
         if not room and here and not _is_object(here):
             room = here
         new[ev.obj] = _join_object(holder, room)
-    elif kind == "vt_set":  # idempotent, like every event here: applying a fact twice changes nothing
-        held = state.get(ev.value, "").split()
-        new[ev.value] = " ".join(held if ev.var in held else held + [ev.var])
+    elif kind == "vt_set":
+        new[ev.var] = ev.value
     elif kind == "vt_copy":
-        for key, value in state.items():
-            if ev.src in value.split() and not _is_object(value):
-                if ev.var not in value.split():
-                    new[key] = f"{value} {ev.var}"
-                break
+        if ev.src in state:
+            new[ev.var] = state[ev.src]
     elif kind == "kv_set":
         new[ev.key] = ev.item
     elif kind == "kv_clear":
@@ -131,12 +131,14 @@ def question_key(q) -> str:
 def answer_from(state: dict[str, str], q) -> str:
     """The answer a state gives to a parsed question ("" when it cannot tell)."""
     kind = q.kind
+    if kind == "vt_holders":  # every variable that holds the value, in the state's order
+        return " ".join(key for key, held in state.items() if held == q.value)
     value = state.get(question_key(q))
     if kind == "kv_get":
         return value if value else "nothing"
     if value is None:
         return ""
-    if kind in ("where_person", "vt_holders", "where_before"):
+    if kind in ("where_person", "where_before"):
         return value
     if kind == "where_object":
         return _split_object(value)[1]

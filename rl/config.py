@@ -35,6 +35,7 @@ class TrainConfig:
     # the agent (saved with the checkpoint: the policy is trained for these)
     chunk_tokens: int = 32
     top_k: int = 3
+    answer_top_k: int = 6              # entries shown in the answer phase (vt gathers a value's 3-6 variables)
     workflow: str = "atommem"
     focus: bool = True                 # the observation shows the chunk's sentences matching the query (agent.py);
                                        # measured with train_questions 2: 0.731 -> 0.756 (bench/RESULTS.md)

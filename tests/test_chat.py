@@ -88,7 +88,7 @@ def test_mem_lists_entries_and_scratchpad():
     out = _teacher(["Mary went to the kitchen.", "VAR ABCDE = 12345.", "/mem"])
     assert "memory: 2 entries (top-k 3)" in out
     assert any(line.split() == ["#0", "Mary:", "kitchen"] for line in out)
-    assert any(line.split() == ["#1", "12345:", "ABCDE"] for line in out)
+    assert any(line.split() == ["#1", "ABCDE:", "12345"] for line in out)
     assert "scratchpad: (empty)" in out
 
 

@@ -1,10 +1,13 @@
 """Answer scoring: normalised exact match, the only reward signal of the project.
 
 Owns: `normalize` (lowercase; punctuation becomes a space; the articles a, an, the are dropped; whitespace is
-collapsed) and `exact_match(prediction, answer) -> 1.0 | 0.0`. Punctuation becomes a space rather than vanishing
-so that list answers such as "apple,football" and "apple, football" compare equal.
+collapsed), `exact_match(prediction, answer) -> 1.0 | 0.0`, `set_match` (the same words in any order, each as
+often) and `score_answer(prediction, answer, family)`, which the agent rewards with. Punctuation becomes a space
+rather than vanishing so that list answers such as "apple,football" and "apple, football" compare equal.
+The families in `UNORDERED_FAMILIES` answer with a list whose order is not asked for: vt ("Which variables hold the
+value N?"), which RULER also scores without regard to order. Every other family needs the exact words in order.
 
-Run `python -m atommem.tasks.scoring "The Kitchen." kitchen` to score one pair.
+Run `python -m atommem.tasks.scoring "The Kitchen." kitchen [family]` to score one pair.
 """
 from __future__ import annotations
 
@@ -21,9 +24,21 @@ def normalize(text: str) -> str:
     return " ".join(w for w in words if w not in _ARTICLES)
 
 
+UNORDERED_FAMILIES = frozenset({"vt"})
+
+
 def exact_match(prediction: str, answer: str) -> float:
     return 1.0 if normalize(prediction) == normalize(answer) else 0.0
 
 
+def set_match(prediction: str, answer: str) -> float:
+    """1.0 when both hold the same words, each as many times, in any order ("A B" matches "B A", not "A B B")."""
+    return 1.0 if sorted(normalize(prediction).split()) == sorted(normalize(answer).split()) else 0.0
+
+
+def score_answer(prediction: str, answer: str, family: str) -> float:
+    return set_match(prediction, answer) if family in UNORDERED_FAMILIES else exact_match(prediction, answer)
+
+
 if __name__ == "__main__":
-    print(exact_match(sys.argv[1], sys.argv[2]))
+    print(score_answer(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else ""))
