@@ -11,7 +11,7 @@ Features of a text (lowercased `\\w+` words; stopwords dropped):
 - bigram `w1 w2` of adjacent kept words, weight `w_bigram` (0.5): rewards phrase matches without letting word order
   dominate single-word queries;
 - KEY FIELD: an entry written `KEY: value` with a short key (1-3 words before the first colon, e.g. `Mary: kitchen`,
-  `48213: QXZAB ABTRE`) also gets `key:w` for each key word, weight `w_key` (2.0). Every query word produces both its
+  `K417: lamp`) also gets `key:w` for each key word, weight `w_key` (2.0). Every query word produces both its
   plain feature and its key feature, so the query `Mary` scores `Mary: kitchen` (Mary is the key, cosine 0.89) far
   above `football: Mary | garden kitchen` (Mary only in the value, cosine 0.15). This is what lets a small policy
   keep one entry per entity and find it again by name: retrieval does the lookup.

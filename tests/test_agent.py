@@ -113,6 +113,20 @@ def test_answers_are_scored_against_their_own_question():
     assert t.scores == [float(a == b) for a, b in zip(gold[::-1], gold)]
 
 
+def test_the_answer_phase_shows_answer_top_k_entries_and_reading_top_k():
+    ep = generate("vt", 256, 5)
+    value = ep.questions[0].text.split()[-1].rstrip("?")
+    run = EpisodeRun(ep, AgentConfig(top_k=3, answer_top_k=5))
+    for i in range(8):
+        assert run.engine.create(f"V{i}: {value}") is None
+    run.engine.read(value)
+    assert [len(run.observe().memory), run.phase] == [3, "read"]
+    run.phase = "answer"
+    assert len(run.observe().memory) == 5
+    run.config.answer_top_k = 2   # never fewer than the reading phase shows
+    assert len(run.observe().memory) == 3
+
+
 def test_focus_shows_the_chunk_sentences_that_match_the_query_best_first():
     chunk = ["Mary went to the kitchen.", "The sky was grey.", "John got the apple.", "Mary got the apple."]
     assert focus_sentences(chunk, "Mary apple", 3) == ["Mary got the apple.", "Mary went to the kitchen.",

@@ -8,7 +8,7 @@ import pytest
 
 from atommem.tasks.episode import Episode, Question, count_tokens, parse_length
 from atommem.tasks.registry import FAMILIES, generate
-from atommem.tasks.scoring import exact_match, normalize
+from atommem.tasks.scoring import exact_match, normalize, score_answer
 
 
 def test_count_tokens():
@@ -62,6 +62,16 @@ def test_registry():
 ])
 def test_exact_match(pred, gold, score):
     assert exact_match(pred, gold) == score
+
+
+@pytest.mark.parametrize("pred,gold,family,score", [
+    ("ABTRE QXZAB", "QXZAB ABTRE", "vt", 1.0), ("abtre, qxzab.", "QXZAB ABTRE", "vt", 1.0),
+    ("ABTRE QXZAB", "QXZAB ABTRE", "qa1", 0.0), ("QXZAB", "QXZAB ABTRE", "vt", 0.0),
+    ("QXZAB ABTRE ABTRE", "QXZAB ABTRE", "vt", 0.0), ("QXZAB ABTRE ZZTOP", "QXZAB ABTRE", "vt", 0.0),
+    ("kitchen", "kitchen", "qa1", 1.0),
+])
+def test_vt_is_scored_as_a_set_and_the_rest_in_order(pred, gold, family, score):
+    assert score_answer(pred, gold, family) == score
 
 
 def test_normalize():

@@ -1,7 +1,7 @@
 """The teacher's canonical entries: object rooms, arrival entries, and the one lookup each question needs."""
 from atommem.memory import MemoryEngine
 from atommem.tasks.events import parse_fact, parse_question
-from atommem.world_state import answer_from, apply_event, format_entry, question_key
+from atommem.world_state import answer_from, apply_event, format_entry, parse_state, question_key
 
 
 def _replay(sentences: list[str]) -> dict[str, str]:
@@ -45,3 +45,23 @@ def test_retrieval_shows_the_newest_arrival_entry_first():
     shown = [e.text for e in engine.search("apple kitchen")]
     assert shown[0] == "apple kitchen: cellar"
     assert "apple kitchen: hallway" in shown[1:]
+
+
+def test_vt_keeps_one_entry_per_variable_and_the_answer_gathers_them():
+    state = _replay(["VAR QXZAB = 48213.", "VAR KLMNO = 90001.", "VAR ABTRE = VAR QXZAB.", "VAR ZZTOP = VAR ABTRE.",
+                     "VAR PQRST = VAR KLMNO."])
+    assert state == {"QXZAB": "48213", "KLMNO": "90001", "ABTRE": "48213", "ZZTOP": "48213", "PQRST": "90001"}
+    q = parse_question("Which variables hold the value 48213?")
+    assert question_key(q) == "48213"
+    assert answer_from(state, q) == "QXZAB ABTRE ZZTOP"
+    assert apply_event({}, parse_fact("VAR ABTRE = VAR QXZAB.")) == {}   # the source is not in view: nothing to copy
+
+
+def test_reading_a_value_shows_its_variables_newest_first_and_the_teacher_answers_from_them():
+    engine = MemoryEngine()
+    for text in ["QXZAB: 48213", "KLMNO: 90001", "ABTRE: 48213", "ZZTOP: 48213"]:
+        assert engine.create(text) is None
+    shown = [e.text for e in engine.search("48213", k=6)]
+    assert shown == ["ZZTOP: 48213", "ABTRE: 48213", "QXZAB: 48213"]
+    q = parse_question("Which variables hold the value 48213?")
+    assert answer_from(parse_state(shown), q) == "ZZTOP ABTRE QXZAB"

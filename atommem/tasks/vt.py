@@ -5,8 +5,9 @@ Owns the vt generator. Variables are 5 random capital letters, values 5-digit nu
 latest variable). One target chain (start + 2-5 copies) and 1-2 distractor chains with other values are
 interleaved at random, each keeping its own order; every variable is assigned exactly once.
 Question "Which variables hold the value {N}?"; answer: the chain's variables in assignment order, joined by
-single spaces. Support: every fact of the chain. The fact count follows `default_fact_count` (distractor chains
-absorb what the target chain does not use). With n_questions > 1, further questions ask about distractor chains.
+single spaces (scored as a set, as RULER scores vt: atommem/tasks/scoring.py). Support: every fact of the chain.
+The fact count follows `default_fact_count` (distractor chains absorb what the target chain does not use). With
+n_questions > 1, further questions ask about distractor chains.
 
 Run `python -m atommem.tasks.vt 512 0` to print an episode.
 """
