@@ -21,7 +21,8 @@ Rules (ARCHITECTURE.md section 2; where we depart from the paper, and why):
 - Answer phase: one question per step; the policy may read (at most `max_answer_reads` times) and then answers; the
   first answer counts; a step with neither answers "". The view shows up to `answer_top_k` entries here (at least
   the reading phase's top-k): a question such as vt's gathers every entry that holds a value.
-- Reward: mean normalised exact match over the episode's questions, each scored against its own answer only.
+- Reward: mean score over the episode's questions (tasks/scoring.py `score_answer`: normalised exact match; vt's
+  list of names as a set), each scored against its own answer only.
 """
 from __future__ import annotations
 
