@@ -9,9 +9,12 @@ Rules (ARCHITECTURE.md section 2; where we depart from the paper, and why):
 - The context is cut into chunks of at most `chunk_tokens` tokens (tokens as counted by tasks.count_tokens, so
   the loop is independent of any tokenizer), whole sentences where they fit.
 - Reading phase. Operations apply left to right; those the workflow forbids become error lines. A step that issued
-  a valid read re-observes the same chunk, with the new retrieval in view (at most `max_rereads` times per chunk);
-  any other step moves on. The paper also re-observes after delete- or scratch-only steps; we do not, because only
-  a read changes what the policy needs to see, and a step with no valid operation must never loop.
+  a valid read of a new query re-observes the same chunk, with the new retrieval in view (at most `max_rereads`
+  times per chunk); any other step moves on. Reading the query already in view again shows nothing new, so it
+  holds neither the chunk nor, in the answer phase, the question (the teacher never does it; an RL policy that
+  learned to end every write with a read would otherwise loop on the chunk up to the cap). The paper also
+  re-observes after delete- or scratch-only steps; we do not, because only a read changes what the policy needs
+  to see, and a step with no valid operation must never loop.
 - The query is cleared when the loop moves to a new chunk or question, so every chunk starts from a clean view
   (departure: the paper keeps it; here the query also tells the policy which fact of the chunk it is handling).
 - Focus (a switch, `focus`; departure): in the reading phase the observation also shows the chunk's sentences that
@@ -193,13 +196,14 @@ class EpisodeRun:
                 answer = op.text
                 applied.append(op)
                 break
+            query = self.engine.query
             err = self.engine.apply(op)
             if err:
                 errors.append(err)
                 if not err.endswith("chars"):  # "text cut to N chars" is a warning: the op was applied
                     continue
             applied.append(op)
-            did_read = did_read or isinstance(op, Read)
+            did_read = did_read or (isinstance(op, Read) and self.engine.query != query)
         self.engine.end_step()
         self.invalid += len(errors)
         advanced = self._advance(did_read, answer)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from atommem.agent import AgentConfig, Trajectory, run_episodes
 from atommem.observation import END_TOKEN, special_tokens
-from atommem.ops import OP_TAGS, Create, Delete, Update
+from atommem.ops import OP_TAGS, Create, Delete, Read, Update
 from atommem.tasks.registry import generate
 from atommem.teacher import TeacherPolicy
 from model.tokenizer import Tokenizer
@@ -124,7 +124,9 @@ def encode_observation(tok: Tokenizer, text: str, room: int) -> list[int]:
 
 def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], seed: int = 0) -> list[Row]:
     """One row per teacher step: "nothing to do" steps kept with probability skip_keep, steps that write to the
-    store (create, update, delete: where the policy errs most) repeated write_repeat times."""
+    store (create, update, delete: where the policy errs most) repeated write_repeat times, and steps that write
+    and then read the next fact's key (a chunk with more facts: the rare continuation after a write, which the
+    policy most often cuts short) chain_repeat times."""
     rng = random.Random(seed)
     end = tok.token_id(END_TOKEN)
     room = cfg.max_seq_len - cfg.max_action_tokens
@@ -138,7 +140,8 @@ def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], s
             action = tok.encode(step.action.text)[: cfg.max_action_tokens - 1] + [end]
             row = Row(encode_observation(tok, step.text, room), action)
             writes = any(isinstance(op, (Create, Update, Delete)) for op in step.ops)
-            rows += [row] * (cfg.write_repeat if writes else 1)
+            chains = writes and isinstance(step.ops[-1], Read)
+            rows += [row] * max(cfg.write_repeat if writes else 1, cfg.chain_repeat if chains else 1)
     return rows
 
 

@@ -14,6 +14,10 @@ are all equal carry no signal and are skipped (counted). Loss over the sampled r
 
 (rl/losses.py). One optimizer step per iteration, or `rl_minibatches` steps on disjoint slices of the rows (the
 ratio moves off 1 after the first, so the clip acts), repeated for `ppo_epochs` passes.
+The optimizer is `rl_optimizer`: AdamW, or plain SGD. A dozen updates is all a CPU budget affords, and from a fresh
+state Adam's first steps move every parameter by about lr * sign(gradient): the parameters that carry the reward's
+signal and the many that carry only sampling noise alike. SGD moves each in proportion to its gradient
+(bench/RESULTS.md, eleventh round, measures both).
 Departures from the paper, said plainly: at most `rl_max_rows` rows per update are used, drawn uniformly from the
 iteration's steps (an unbiased estimate of the same objective, to bound the cost on a CPU); the reference model for
 the KL term is the SFT checkpoint and is only built when kl_coef > 0; with `rl_sure_prob` p > 0, steps whose
@@ -185,7 +189,7 @@ def policy_update(cfg, model, ref_model, opt, rows: list[RLRow]) -> dict:
 def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = False, progress: bool = True):
     if cfg.rl_tasks < dist.world():
         raise ValueError(f"rl_tasks={cfg.rl_tasks} < {dist.world()} processes: every process needs a whole group")
-    opt = make_optimizer(model, cfg.rl_lr, 0.0)
+    opt = make_optimizer(model, cfg.rl_lr, 0.0, cfg.rl_optimizer)
     ref_model = copy.deepcopy(model).eval() if cfg.kl_coef > 0 else None
     it = 0
     seen: dict = {}                                   # family -> [informative groups, groups], for rl_focus

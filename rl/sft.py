@@ -40,7 +40,13 @@ def lr_at(step: int, total: int, warmup: int, base: float, min_ratio: float) -> 
     return base * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def make_optimizer(model, lr: float, weight_decay: float) -> torch.optim.AdamW:
+def make_optimizer(model, lr: float, weight_decay: float, kind: str = "adamw") -> torch.optim.Optimizer:
+    """AdamW (weight decay on matrices only), or plain SGD: a step proportional to the gradient. Over a few RL
+    steps from a fresh state, Adam's step is about lr * sign(gradient) for every parameter, noise included."""
+    if kind == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr)
+    if kind != "adamw":
+        raise ValueError(f"unknown optimizer {kind!r}; expected adamw or sgd")
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     rest = [p for n, p in model.named_parameters() if p.dim() < 2]
     return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}],

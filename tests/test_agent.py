@@ -50,9 +50,21 @@ def test_caps_hold_under_adversarial_policies(name):
 def test_read_rereads_then_moves_on():
     ep = generate("qa1", 256, 3)
     cfg = AgentConfig(max_rereads=2)
-    t = run_episodes([ep], Scripted(lambda o: "<read>x</read>" if o.phase == "read" else "<answer>a</answer>"), cfg)[0]
+    fresh = lambda o: f"<read>{o.query}x</read>" if o.phase == "read" else "<answer>a</answer>"  # noqa: E731
+    t = run_episodes([ep], Scripted(fresh), cfg)[0]
     n_chunks = len(make_chunks(ep.sentences, ep.is_fact, cfg.chunk_tokens))
     assert sum(1 for s in t.steps if s.phase == "read") == n_chunks * 3
+
+
+def test_reading_the_query_already_in_view_moves_on():
+    ep = generate("qa1", 256, 3)
+    cfg = AgentConfig(max_rereads=5, max_answer_reads=2)
+    t = run_episodes([ep], Scripted(lambda o: "<create>x: y</create><read>x</read>"), cfg)[0]
+    n_chunks = len(make_chunks(ep.sentences, ep.is_fact, cfg.chunk_tokens))
+    # each chunk: a read of the new query "x" stays once, the same read again moves on; each question likewise
+    assert sum(1 for s in t.steps if s.phase == "read") == n_chunks * 2
+    assert sum(1 for s in t.steps if s.phase == "answer") == len(ep.questions) * 2
+    assert t.answers == [""] * len(ep.questions)
 
 
 @pytest.mark.parametrize("workflow,forbidden", [("memagent", "<create>a: b</create>"), ("no-update", "<update>1: a</update>"),

@@ -28,7 +28,7 @@ from rl.train_state import checkpoint_dir, latest_checkpoint
 pytestmark = pytest.mark.usefixtures("reference_kernels")
 
 SFT_CFG = dict(sft_steps=6, ckpt_every=3, eval_every=3, sft_batch=8, sft_warmup=2)
-RL_CFG = dict(rl_microbatch=4, ppo_epochs=2, entropy_coef=0.01, kl_coef=0.05)
+RL_CFG = dict(rl_microbatch=4, ppo_epochs=2, entropy_coef=0.01, kl_coef=0.05, rl_optimizer="adamw", rl_lr=1e-4)
 
 
 class FileOnFirstLog:
@@ -101,7 +101,8 @@ def _worker(rank, world, port, tmp, rows, vocab, rl_rows, groups):
         ref = build_model(rl_cfg, vocab)
         mine = set(dist.shard(sorted(set(groups))))
         local_rows = [r for r, g in zip(rl_rows, groups) if g in mine]
-        out["rl_stats"] = policy_update(rl_cfg, model, ref, make_optimizer(model, rl_cfg.rl_lr, 0.0), local_rows)
+        opt = make_optimizer(model, rl_cfg.rl_lr, 0.0, rl_cfg.rl_optimizer)
+        out["rl_stats"] = policy_update(rl_cfg, model, ref, opt, local_rows)
         out["rl_grads"], out["rl_weights"] = _grads(model), _weights(model)
         torch.save(out, tmp / f"out{rank}.pt")
     finally:
@@ -161,7 +162,8 @@ def test_two_processes_match_one(tmp_path, smoke_rows):
     # GRPO: one update on all rows in one process
     rl_cfg = TrainConfig.preset_named("smoke", **RL_CFG)
     model, ref_model = build_model(rl_cfg, vocab), build_model(rl_cfg, vocab)
-    stats = policy_update(rl_cfg, model, ref_model, make_optimizer(model, rl_cfg.rl_lr, 0.0), rl_rows)
+    opt = make_optimizer(model, rl_cfg.rl_lr, 0.0, rl_cfg.rl_optimizer)
+    stats = policy_update(rl_cfg, model, ref_model, opt, rl_rows)
     _close(outs[0]["rl_grads"], _grads(model), atol=1e-6)
     _close(outs[0]["rl_weights"], _weights(model), atol=1e-5)
     assert all(torch.equal(outs[0]["rl_grads"][k], outs[1]["rl_grads"][k]) for k in outs[0]["rl_grads"])

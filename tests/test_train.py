@@ -294,16 +294,31 @@ def test_grpo_rows_leave_out_skipped_groups_and_certain_steps():
 
 
 def test_write_rows_repeat_and_the_rest_stay_once():
-    cfg = TrainConfig.preset_named("smoke")
+    cfg = TrainConfig.preset_named("smoke", chain_repeat=1)
     trajs = teacher_trajectories(cfg, training_episodes(cfg, 6, stream=1))
     tok = train_tokenizer(cfg, trajs)
     once = sft_rows(cfg, tok, trajs)
-    twice = sft_rows(TrainConfig.preset_named("smoke", write_repeat=2), tok, trajs)
+    twice = sft_rows(TrainConfig.preset_named("smoke", write_repeat=2, chain_repeat=1), tok, trajs)
     tags = {tok.token_id(t) for t in ("<create>", "<update>", "<delete>")}
     writes = [r for r in once if tags & set(r.action_ids)]
     assert writes and len(twice) == len(once) + len(writes)
     key = lambda r: (tuple(r.obs_ids), tuple(r.action_ids))  # noqa: E731
     assert sorted(map(key, twice)) == sorted(map(key, once + writes))
+
+
+def test_rows_that_write_then_read_the_next_key_repeat_chain_repeat_times():
+    cfg = TrainConfig.preset_named("smoke", chain_repeat=1)
+    trajs = teacher_trajectories(cfg, training_episodes(cfg, 12, stream=1))
+    tok = train_tokenizer(cfg, trajs)
+    once = sft_rows(cfg, tok, trajs)
+    thrice = sft_rows(TrainConfig.preset_named("smoke", chain_repeat=3), tok, trajs)
+    writes = {tok.token_id(t) for t in ("<create>", "<update>", "<delete>")}
+    end, read_end = tok.token_id("<end>"), tok.token_id("</read>")
+    chains = [r for r in once if writes & set(r.action_ids) and r.action_ids[-2:] == [read_end, end]]
+    assert chains and len(chains) < len(once) // 4      # a minority: a write, then the next fact's read
+    assert len(thrice) == len(once) + 2 * len(chains)
+    key = lambda r: (tuple(r.obs_ids), tuple(r.action_ids))  # noqa: E731
+    assert sorted(map(key, thrice)) == sorted(map(key, once + chains + chains))
 
 
 @pytest.mark.parametrize("add", [0.0, 0.5])
@@ -390,3 +405,18 @@ def test_training_questions_and_focus_reach_the_teacher_rows():
     assert all(text.endswith("</focus><act>") for text in reading)
     off = teacher_trajectories(TrainConfig.preset_named("smoke", families=("qa3", "vt"), focus=False), episodes)
     assert not any("<focus>" in s.text for t in off for s in t.steps)
+
+
+def test_sgd_steps_along_the_gradient_and_adam_steps_by_its_sign():
+    from rl.sft import make_optimizer
+    torch.manual_seed(0)
+    grads = torch.randn(4, 3) * torch.tensor([1e-4, 1.0, 10.0])   # columns of very different scale
+    for kind, expected in [("sgd", -0.5 * grads), ("adamw", -0.5 * grads.sign())]:
+        w = torch.nn.Parameter(torch.randn(4, 3))
+        before = w.detach().clone()
+        opt = make_optimizer(torch.nn.ParameterList([w]), 0.5, 0.0, kind)
+        w.grad = grads.clone()
+        opt.step()
+        torch.testing.assert_close(w.detach() - before, expected, rtol=1e-3, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        make_optimizer(torch.nn.Linear(2, 2), 0.1, 0.0, "lion")
