@@ -63,8 +63,9 @@ class TrainConfig:
     write_repeat: int = 1              # rows that create, update or delete appear this many times; measured:
                                        # 2 hurts (0.731 -> 0.598 at the make train budget, bench/RESULTS.md)
     chain_repeat: int = 3              # rows that write and then read the next fact's key (in a chunk with more
-                                       # facts; about 8% of the writes) appear this many times; measured: the
-                                       # next read left out after a write 12-21% -> 5-13% (RESULTS, 11th round)
+                                       # facts; about 8% of the writes) appear this many times; measured:
+                                       # qa1-qa3 writes wrong teacher-forced (mostly that read left out)
+                                       # 10-21% -> 5-13% (bench/RESULTS.md, eleventh round)
     copy_drill: float = 0.0            # > 0: add this share (of the task rows) of copy drills, rows whose action
                                        # repeats a list of random upper-case codes from the observation
                                        # (rl/data.py copy_drill_rows); measured at 0.1: vt answers right, vt
