@@ -35,6 +35,9 @@ class GPTConfig:
     init_std: float = 0.02
     prev_token: bool = False    # add an embedding of the previous token to each position's input (a shortcut
                                 # to induction-style copying; bench/RESULTS.md measures it)
+    qkv_conv: int = 0           # > 0: each layer's q, k and v at position t become a learned per-channel mix of
+                                # those at positions t .. t-qkv_conv (a short causal convolution), so one head can
+                                # match the tokens before a position against those before its own
 
     def __post_init__(self):
         self.validate()
@@ -65,6 +68,8 @@ class GPTConfig:
             raise ValueError(f"head_dim={self.head_dim} must be even for rotary embeddings")
         if not isinstance(self.prev_token, bool):
             raise ValueError(f"GPTConfig.prev_token must be true or false, got {self.prev_token!r}")
+        if not isinstance(self.qkv_conv, int) or isinstance(self.qkv_conv, bool) or not 0 <= self.qkv_conv <= 8:
+            raise ValueError(f"GPTConfig.qkv_conv must be a whole number in [0, 8], got {self.qkv_conv!r}")
         if self.mlp not in MLP_KINDS:
             raise ValueError(f"GPTConfig.mlp must be one of {MLP_KINDS}, got {self.mlp!r}")
 
@@ -100,12 +105,13 @@ class GPTConfig:
         d, h = self.d_model, self.mlp_hidden
         mlp = (3 if self.mlp == "swiglu" else 2) * d * h
         per_layer = 4 * d * d + mlp + 2 * d  # qkv + out projection, MLP, two norm weights
+        per_layer += (self.qkv_conv + 1) * 3 * d if self.qkv_conv else 0  # the convolution's taps
         embeddings = (2 if self.prev_token else 1) * self.vocab_size * d
         return embeddings + self.n_layers * per_layer + d
 
 
 # Fields added after checkpoints were first written, with the value that reproduces those checkpoints' models.
-ADDED_LATER = {"prev_token": False}
+ADDED_LATER = {"prev_token": False, "qkv_conv": 0}
 
 PRESETS = {
     "smoke": dict(d_model=64, n_layers=2, n_heads=2, mlp_ratio=2.0),

@@ -8,6 +8,9 @@ Attention and RMSNorm go through `kernels` (Triton on GPU, PyTorch reference on 
 Knows nothing about tokenizers, sampling, memory operations or training.
 
 Block (pre-norm):  x = x + W_o Attn(RoPE(W_q n(x)), RoPE(W_k n(x)), W_v n(x));  x = x + MLP(n(x))
+                   with config.qkv_conv = c > 0, before RoPE: u_t = W_qkv n(x_t) becomes sum_i a_i * u_{t-i}, i = 0..c,
+                   a_i learned per channel, a_0 = 1 and the rest 0 at init (u = 0 before position 0; the cache
+                   keeps each row's last c u's)
 Input:             x_t = E[tok_t] (+ P[tok_{t-1}] with config.prev_token; token 0 stands before position 0)
 Output:            logits = n(x) E^T, with E the token embedding (tied).
 """
@@ -52,16 +55,33 @@ class Block(nn.Module):
         self.proj = nn.Linear(cfg.d_model, cfg.d_model, bias=False)
         self.mlp_norm = nn.Parameter(torch.ones(cfg.d_model))
         self.mlp = MLP(cfg)
+        # taps[i] weighs position t - i's q, k, v (before RoPE) into position t's: the identity at init (taps[0]
+        # ones, the rest zeros); vectors, so weight decay leaves them alone like the norms' weights
+        self.taps = nn.ParameterList(nn.Parameter(torch.zeros(3 * cfg.d_model)) for _ in range(cfg.qkv_conv + 1)) \
+            if cfg.qkv_conv else None
+
+    def _mix(self, u: torch.Tensor) -> torch.Tensor:
+        """The short causal convolution over time: u (B, T, 3C) -> (B, T, 3C); identity without taps."""
+        if self.taps is None:
+            return u
+        T, c = u.shape[1], len(self.taps) - 1
+        padded = F.pad(u, (0, 0, c, 0))  # zeros before position 0
+        taps = [tap.to(u.dtype) for tap in self.taps]  # under autocast u is bf16: keep it so
+        out = taps[0] * u
+        for i in range(1, c + 1):
+            out = out + taps[i] * padded[:, c - i: c - i + T]
+        return out
 
     def _qkv(self, x: torch.Tensor, rot: torch.Tensor):
-        """x (B, T, C) -> q, k, v each (B, H, T, D), with RoPE applied to q and k."""
+        """x (B, T, C) -> q, k, v each (B, H, T, D), with RoPE applied to q and k, and the projections u
+        (B, T, 3C) before the convolution (what the cache keeps for the next positions)."""
         B, T, C = x.shape
-        qkv = self.qkv(rms_norm(x, self.attn_norm, self.eps))  # (B, T, 3C)
-        qkv = qkv.view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
+        u = self.qkv(rms_norm(x, self.attn_norm, self.eps))  # (B, T, 3C)
+        qkv = self._mix(u).view(B, T, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
         # split/unbind/squeeze instead of indexing: their backward concatenates instead of zero-filling
         qk, v = qkv.split((2, 1))  # (2, B, H, T, D), (1, B, H, T, D)
         q, k = apply_rope(qk, rot).unbind(0)  # (B, H, T, D) each
-        return q, k, v.squeeze(0)
+        return q, k, v.squeeze(0), u
 
     def _finish(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Residual adds: attention output y (..., C) then the MLP."""
@@ -69,18 +89,25 @@ class Block(nn.Module):
         return x + self.mlp(rms_norm(x, self.mlp_norm, self.eps))
 
     def forward(self, x: torch.Tensor, rot: torch.Tensor):
-        """x (B, T, C), rot (T, D/2) -> (x', k, v); k, v (B, H, T, D) are returned for the cache (prefill)."""
+        """x (B, T, C), rot (T, D/2) -> (x', k, v, u); k, v (B, H, T, D) and the pre-convolution projections u
+        (B, T, 3C) are returned for the cache (prefill)."""
         B, T, C = x.shape
-        q, k, v = self._qkv(x, rot)
+        q, k, v, u = self._qkv(x, rot)
         y = attention(q, k, v, causal=True)  # (B, H, T, D)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
-        return self._finish(x, y), k, v
+        return self._finish(x, y), k, v, u
 
     def decode(self, x: torch.Tensor, rot: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor,
-               pos: torch.Tensor) -> torch.Tensor:
-        """One token per row. x (B, C); rot (B, 1, D/2); caches (B, H, S_max, D); pos (B,)."""
+               pos: torch.Tensor, conv_state: torch.Tensor | None = None) -> torch.Tensor:
+        """One token per row. x (B, C); rot (B, 1, D/2); caches (B, H, S_max, D); pos (B,); conv_state
+        (B, qkv_conv, 3C): the projections of positions pos - qkv_conv .. pos - 1, shifted in place."""
         B, C = x.shape
-        qkv = self.qkv(rms_norm(x, self.attn_norm, self.eps))  # (B, 3C)
+        u = self.qkv(rms_norm(x, self.attn_norm, self.eps))  # (B, 3C)
+        qkv = u
+        if self.taps is not None:
+            window = torch.cat([conv_state.to(u.dtype), u.unsqueeze(1)], 1)  # positions pos - c .. pos
+            qkv = self._mix(window)[:, -1]
+            conv_state.copy_(window[:, 1:])
         qkv = qkv.view(B, 3, self.n_heads, self.head_dim).transpose(0, 1)  # (3, B, H, D)
         qk = apply_rope(qkv[:2], rot)  # (2, B, H, D)
         rows = torch.arange(B, device=x.device)
@@ -108,7 +135,8 @@ class GPT(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Normal(0, init_std) everywhere; residual output projections scaled by 1/sqrt(2 n_layers)."""
+        """Normal(0, init_std) everywhere; residual output projections scaled by 1/sqrt(2 n_layers); convolution
+        taps the identity."""
         std = self.config.init_std
         out_std = std / math.sqrt(2 * self.config.n_layers)
         nn.init.normal_(self.wte.weight, std=std)
@@ -122,6 +150,9 @@ class GPT(nn.Module):
             nn.init.normal_(block.mlp.down.weight, std=out_std)
             nn.init.ones_(block.attn_norm)
             nn.init.ones_(block.mlp_norm)
+            if block.taps is not None:
+                for i, tap in enumerate(block.taps):
+                    nn.init.constant_(tap, 1.0 if i == 0 else 0.0)
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -158,7 +189,7 @@ class GPT(nn.Module):
         rot = self.rotations()[:T]  # (T, D/2)
         x = self.embed(idx)  # (B, T, C)
         for block in self.blocks:
-            x, _, _ = block(x, rot)
+            x, _, _, _ = block(x, rot)
         return x
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
@@ -181,12 +212,19 @@ class GPT(nn.Module):
             raise ValueError(f"prompt lengths must lie in [1, {T}], got {lengths.tolist()}")
         rot = self.rotations()[:T]  # (T, D/2)
         x = self.embed(idx)  # (B, T, C)
+        rows = torch.arange(B, device=x.device)
+        taps = self.config.qkv_conv
+        if taps:  # each row's last `taps` positions, lengths - taps .. lengths - 1; before position 0: zeros
+            back = lengths.unsqueeze(1) - taps + torch.arange(taps, device=idx.device)  # (B, taps)
+            valid = (back >= 0).unsqueeze(-1)
         for i, block in enumerate(self.blocks):
-            x, k, v = block(x, rot)
+            x, k, v, u = block(x, rot)
             k_cache, v_cache = cache.layer(i)
             k_cache[:, :, :T].copy_(k)  # (B, H, T, D)
             v_cache[:, :, :T].copy_(v)
-        rows = torch.arange(B, device=x.device)
+            if taps:
+                state = u[rows.unsqueeze(1), back.clamp(min=0)] * valid  # (B, taps, 3C)
+                cache.conv_state[i].copy_(state)
         cache.lengths = lengths.clone()
         cache.last_tokens = idx[rows, lengths - 1].clone()  # (B,): what the next token's predecessor is
         last = x[rows, lengths - 1]  # (B, C)
@@ -206,7 +244,8 @@ class GPT(nn.Module):
             x = x + self.wprev(cache.last_tokens)
         for i, block in enumerate(self.blocks):
             k_cache, v_cache = cache.layer(i)
-            x = block.decode(x, rot, k_cache, v_cache, pos)
+            state = cache.conv_state[i] if cache.conv_state is not None else None
+            x = block.decode(x, rot, k_cache, v_cache, pos, state)
         cache.lengths = pos + 1
         cache.last_tokens = tokens.to(dtype=torch.long)
         return self.head(x)

@@ -2,7 +2,8 @@
 
 Owns two tensors k, v of shape (n_layers, B, H, S_max, D), the per-row lengths (B,): row b holds
 valid entries at positions [0, lengths[b]), and each row's last token id (B,), which a model that embeds the
-previous token needs at the next step. Rows can leave the batch (`keep`), which is how finished
+previous token needs at the next step, and, for a model with a short convolution over q, k and v
+(`GPTConfig.qkv_conv`), each layer's projections of the last few positions (`conv_state`). Rows can leave the batch (`keep`), which is how finished
 generations stop costing compute. Knows nothing about the model's weights or about sampling; the
 model writes into it (`GPT.prefill`, `GPT.decode_step`).
 """
@@ -12,7 +13,7 @@ import torch
 
 
 class KVCache:
-    def __init__(self, k: torch.Tensor, v: torch.Tensor, lengths: torch.Tensor):
+    def __init__(self, k: torch.Tensor, v: torch.Tensor, lengths: torch.Tensor, conv_taps: int = 0):
         if k.shape != v.shape or k.dim() != 5:
             raise ValueError(f"k and v must share a (L, B, H, S, D) shape, got {tuple(k.shape)} and {tuple(v.shape)}")
         if lengths.shape != (k.shape[1],):
@@ -21,22 +22,26 @@ class KVCache:
         self.v = v  # (L, B, H, S_max, D)
         self.lengths = lengths.to(device=k.device, dtype=torch.long)  # (B,)
         self.last_tokens = torch.zeros_like(self.lengths)  # (B,): id of the token at position lengths - 1
+        L, B, H, _, D = k.shape
+        # (L, B, taps, 3 H D): layer l's q, k, v projections of positions lengths - taps .. lengths - 1
+        self.conv_state = k.new_zeros((L, B, conv_taps, 3 * H * D)) if conv_taps else None
 
     @classmethod
     def empty(cls, n_layers: int, batch_size: int, n_heads: int, max_len: int, head_dim: int,
-              device=None, dtype=torch.float32) -> "KVCache":
+              device=None, dtype=torch.float32, conv_taps: int = 0) -> "KVCache":
         """A zeroed cache with room for max_len positions per row and all lengths 0."""
         shape = (n_layers, batch_size, n_heads, max_len, head_dim)
         k = torch.zeros(shape, device=device, dtype=dtype)
         v = torch.zeros(shape, device=device, dtype=dtype)
-        return cls(k, v, torch.zeros(batch_size, dtype=torch.long, device=device))
+        return cls(k, v, torch.zeros(batch_size, dtype=torch.long, device=device), conv_taps)
 
     @classmethod
     def for_model(cls, config, batch_size: int, max_len: int, device=None, dtype=torch.float32) -> "KVCache":
         """A cache sized for a GPTConfig (duck-typed: n_layers, n_heads, head_dim, max_seq_len)."""
         if max_len > config.max_seq_len:
             raise ValueError(f"cache length {max_len} exceeds max_seq_len={config.max_seq_len}")
-        return cls.empty(config.n_layers, batch_size, config.n_heads, max_len, config.head_dim, device, dtype)
+        return cls.empty(config.n_layers, batch_size, config.n_heads, max_len, config.head_dim, device, dtype,
+                         getattr(config, "qkv_conv", 0))
 
     @property
     def batch_size(self) -> int:
@@ -65,3 +70,5 @@ class KVCache:
         self.v = self.v.index_select(1, rows)  # (L, B', H, S_max, D)
         self.lengths = self.lengths.index_select(0, rows)  # (B',)
         self.last_tokens = self.last_tokens.index_select(0, rows)  # (B',)
+        if self.conv_state is not None:
+            self.conv_state = self.conv_state.index_select(1, rows)  # (L, B', taps, 3C)

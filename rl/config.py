@@ -20,6 +20,10 @@ class TrainConfig:
     prev_token: bool = False           # the model also embeds each token's predecessor (model/config.py);
                                        # measured at 3,000 steps: the loss falls faster, accuracy the same;
                                        # at make train's 6,400: vt 0.0 at every quick evaluation
+    qkv_conv: int = 3                  # q, k, v also mix in those of the 3 positions before (model/config.py),
+                                       # so one head can match several tokens at once; measured: the copy of
+                                       # random codes forms before SFT step 1,000 (0 without it: letters copied
+                                       # 2.5% at step 1,000; bench/RESULTS.md, twelfth round)
     vocab_size: int = 1536             # BPE vocabulary (upper_pairs adds 1,352 tokens on top)
     upper_pairs: bool = False          # upper-case letter pairs as tokens (model/tokenizer.py); measured with
                                        # make train: 0.829 -> 0.749, vt copies worse (bench/RESULTS.md, 8th round)
@@ -114,6 +118,7 @@ class TrainConfig:
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
+        d = {**SHAPE_BEFORE_FIELD, **d}  # a run saved before a model-shape field existed keeps its shape
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
     @classmethod
@@ -150,6 +155,10 @@ class TrainConfig:
         return cls(**{**PRESETS[name], "preset": name, **overrides})
 
 
+# Fields that change the model's shape, with the value runs saved before the field existed were trained with
+# (resuming such a run must rebuild the same model).
+SHAPE_BEFORE_FIELD = {"qkv_conv": 0}
+
 PRESETS: dict[str, dict] = {
     "smoke": dict(model_preset="smoke", vocab_size=512, max_seq_len=320, families=("qa1", "kv"),
                   train_tokens=256, eval_multiples=(1, 2), eval_n=4, tokenizer_episodes=20, sft_episodes=40,
@@ -159,7 +168,7 @@ PRESETS: dict[str, dict] = {
     # `make ablations`: one budget for every workflow, small enough that all ten fit in an afternoon on 2 cores
     "ablate": dict(sft_episodes=4000, sft_steps=3000, eval_every=1000, rl_iters=0, eval_multiples=(1, 4),
                    eval_n=20, obs_loss=0.5, prev_token=False, max_seq_len=320, max_action_tokens=48,
-                   focus=False, train_questions=1, chain_repeat=1),
+                   focus=False, train_questions=1, chain_repeat=1, qkv_conv=0),
                    # the recipe of the committed ablation table (bench/RESULTS.md; it predates the arrival entries)
     "small": dict(model_preset="small", vocab_size=2048, max_seq_len=512, sft_episodes=20000, sft_steps=20000,
                   sft_batch=64, sft_lr=1e-3, rl_iters=200, rl_tasks=32, eval_n=200,

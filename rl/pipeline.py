@@ -60,7 +60,7 @@ def build_model(cfg: TrainConfig, vocab_size: int) -> GPT:
     torch.manual_seed(cfg.seed)
     shape = {k: v for k, v in (("d_model", cfg.d_model), ("n_layers", cfg.n_layers), ("n_heads", cfg.n_heads)) if v}
     return GPT(GPTConfig.preset(cfg.model_preset, vocab_size=vocab_size, max_seq_len=cfg.max_seq_len,
-                                prev_token=cfg.prev_token, **shape))
+                                prev_token=cfg.prev_token, qkv_conv=cfg.qkv_conv, **shape))
 
 
 def final_evaluation(cfg: TrainConfig, out: Path, tok: Tokenizer, policies: dict) -> dict:

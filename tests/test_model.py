@@ -23,12 +23,21 @@ def _reference_kernels(monkeypatch):
 
 def _model(seed=0, **overrides):
     torch.manual_seed(seed)
-    return GPT(GPTConfig.preset("smoke", vocab_size=V, max_seq_len=64, **overrides))
+    model = GPT(GPTConfig.preset("smoke", vocab_size=V, max_seq_len=64, **overrides))
+    with torch.no_grad():
+        for block in model.blocks:  # the convolution starts as the identity: give it weight so tests can fail
+            for tap in block.taps or ():
+                tap.normal_(0, 0.5)
+    return model
 
 
-@pytest.mark.parametrize("prev_token", [False, True])
-def test_forward_shapes_and_param_count(prev_token):
-    model = _model(prev_token=prev_token)
+SHAPES = [dict(), dict(prev_token=True), dict(qkv_conv=3)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_forward_shapes_and_param_count(shape):
+    model = _model(**shape)
+    prev_token = shape.get("prev_token", False)
     idx = torch.randint(0, V, (3, 17))
     logits = model(idx)
     assert logits.shape == (3, 17, V) and logits.dtype == torch.float32
@@ -51,6 +60,33 @@ def test_prev_token_embedding_sees_exactly_the_previous_token():
     assert (diff[:, [4, 5]] > 0).all() and (diff[:, [0, 1, 2, 3, 6, 7, 8]] == 0).all()
     torch.testing.assert_close(model.embed(idx)[:, 0], model.wte(idx[:, 0]) + model.wprev.weight[0])
     torch.testing.assert_close(plain, _model(prev_token=False).wte(idx))
+
+
+def test_qkv_conv_sees_exactly_the_positions_before():
+    """With qkv_conv = 2, changing token t changes the first layer's q, k, v at t, t+1 and t+2 only."""
+    model = _model(qkv_conv=2)
+    block = model.blocks[0]
+    rot = model.rotations()[:10]
+    idx = torch.randint(1, V, (2, 10))
+    other = idx.clone()
+    other[:, 4] = (idx[:, 4] + 1) % V
+    with torch.no_grad():
+        diff = sum((a - b).abs().sum((1, 3)) for a, b in zip(block._qkv(model.embed(idx), rot)[:3],
+                                                               block._qkv(model.embed(other), rot)[:3]))
+    assert (diff[:, [4, 5, 6]] > 0).all() and (diff[:, [0, 1, 2, 3, 7, 8, 9]] == 0).all()
+    with pytest.raises(ValueError, match="qkv_conv"):
+        GPTConfig(qkv_conv=-1)
+
+
+def test_qkv_conv_starts_as_the_plain_model():
+    torch.manual_seed(3)
+    plain = GPT(GPTConfig.preset("smoke", vocab_size=V, max_seq_len=64))
+    torch.manual_seed(3)
+    conv = GPT(GPTConfig.preset("smoke", vocab_size=V, max_seq_len=64, qkv_conv=3))
+    idx = torch.randint(0, V, (2, 12))
+    with torch.no_grad():
+        torch.testing.assert_close(conv(idx), plain(idx))
+    assert conv.num_params() == plain.num_params() + 2 * 4 * 3 * 64
 
 
 def test_presets():
@@ -127,9 +163,9 @@ def test_rope_is_relative():
     torch.autograd.gradcheck(lambda t: apply_rope(t.float(), rot[:5]).double(), (x,), eps=1e-3, atol=1e-3)
 
 
-@pytest.mark.parametrize("prev_token", [False, True])
-def test_prefill_and_decode_match_full_forward(prev_token):
-    model = _model(prev_token=prev_token)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_prefill_and_decode_match_full_forward(shape):
+    model = _model(**shape)
     B, T = 4, 20
     idx = torch.randint(0, V, (B, T))
     full = model(idx)  # (B, T, V)
@@ -148,9 +184,9 @@ def test_prefill_and_decode_match_full_forward(prev_token):
     assert torch.equal(cache.lengths, lengths + T - int(lengths.max()))
 
 
-@pytest.mark.parametrize("prev_token", [False, True])
-def test_decode_after_dropping_rows(prev_token):
-    model = _model(prev_token=prev_token)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_decode_after_dropping_rows(shape):
+    model = _model(**shape)
     B, T = 3, 12
     idx = torch.randint(0, V, (B, T))
     full = model(idx)

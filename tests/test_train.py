@@ -127,6 +127,14 @@ def test_user_babi_files_and_background_join_the_training_data(tmp_path):
     assert cfg2.babi_train == cfg.babi_train and cfg2.haystack == cfg.haystack
 
 
+def test_config_of_a_run_saved_before_the_convolution_keeps_its_model_shape():
+    cfg = TrainConfig.preset_named("smoke")
+    assert cfg.qkv_conv == 3 and TrainConfig.from_dict(cfg.to_dict()).qkv_conv == 3
+    older = cfg.to_dict()
+    del older["qkv_conv"]
+    assert TrainConfig.from_dict(older).qkv_conv == 0
+
+
 def test_train_command_rejects_missing_user_files(tmp_path):
     from click.testing import CliRunner
 
