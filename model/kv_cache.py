@@ -3,9 +3,9 @@
 Owns two tensors k, v of shape (n_layers, B, H, S_max, D), the per-row lengths (B,): row b holds
 valid entries at positions [0, lengths[b]), and each row's last token id (B,), which a model that embeds the
 previous token needs at the next step, and, for a model with a short convolution over q, k and v
-(`GPTConfig.qkv_conv`), each layer's projections of the last few positions (`conv_state`). Rows can leave the batch (`keep`), which is how finished
-generations stop costing compute. Knows nothing about the model's weights or about sampling; the
-model writes into it (`GPT.prefill`, `GPT.decode_step`).
+(`GPTConfig.qkv_conv`), each layer's projections of the last few positions (`conv_state`). Rows can leave the
+batch (`keep`), which is how finished generations stop costing compute. Knows nothing about the model's weights
+or about sampling; the model writes into it (`GPT.prefill`, `GPT.decode_step`).
 """
 from __future__ import annotations
 
