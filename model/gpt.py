@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from kernels import attention, decode_attention, rms_norm
+from model.causal_conv import causal_conv
 from model.config import GPTConfig
 from model.kv_cache import KVCache
 from model.rope import apply_rope, rope_table
@@ -64,13 +65,7 @@ class Block(nn.Module):
         """The short causal convolution over time: u (B, T, 3C) -> (B, T, 3C); identity without taps."""
         if self.taps is None:
             return u
-        T, c = u.shape[1], len(self.taps) - 1
-        padded = F.pad(u, (0, 0, c, 0))  # zeros before position 0
-        taps = [tap.to(u.dtype) for tap in self.taps]  # under autocast u is bf16: keep it so
-        out = taps[0] * u
-        for i in range(1, c + 1):
-            out = out + taps[i] * padded[:, c - i: c - i + T]
-        return out
+        return causal_conv(u, torch.stack(list(self.taps)))  # under autocast u is bf16: the taps follow it
 
     def _qkv(self, x: torch.Tensor, rot: torch.Tensor):
         """x (B, T, C) -> q, k, v each (B, H, T, D), with RoPE applied to q and k, and the projections u

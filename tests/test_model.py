@@ -6,6 +6,7 @@ one test runs the smoke model through the interpreted Triton kernels and compare
 import pytest
 import torch
 
+from model.causal_conv import causal_conv, causal_conv_reference
 from model.config import GPTConfig
 from model.gpt import GPT
 from model.kv_cache import KVCache
@@ -76,6 +77,23 @@ def test_qkv_conv_sees_exactly_the_positions_before():
     assert (diff[:, [4, 5, 6]] > 0).all() and (diff[:, [0, 1, 2, 3, 7, 8, 9]] == 0).all()
     with pytest.raises(ValueError, match="qkv_conv"):
         GPTConfig(qkv_conv=-1)
+
+
+@pytest.mark.parametrize("T,c", [(9, 3), (2, 3), (1, 5), (6, 0)])
+def test_causal_conv_matches_its_reference_in_float64(T, c):
+    """Forward and both gradients of the hand-written convolution against shifted slices under autograd, with a
+    strided incoming gradient (as the heads' permute gives it) and windows shorter than the taps."""
+    g = torch.Generator().manual_seed(T * 10 + c)
+    u = torch.randn(3, T, 12, dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.randn(c + 1, 12, dtype=torch.float64, generator=g, requires_grad=True)
+    grad = torch.randn(12, 3, T, dtype=torch.float64, generator=g).permute(1, 2, 0)  # strided
+    out, ref = causal_conv(u, w), causal_conv_reference(u, w)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    got = torch.autograd.grad(out, (u, w), grad)
+    want = torch.autograd.grad(ref, (u, w), grad)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    assert got[1].abs().sum() > 0
 
 
 def test_qkv_conv_starts_as_the_plain_model():
