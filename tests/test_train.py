@@ -129,7 +129,7 @@ def test_user_babi_files_and_background_join_the_training_data(tmp_path):
 
 def test_config_of_a_run_saved_before_the_convolution_keeps_its_model_shape():
     cfg = TrainConfig.preset_named("smoke")
-    assert cfg.qkv_conv == 3 and TrainConfig.from_dict(cfg.to_dict()).qkv_conv == 3
+    assert cfg.qkv_conv == 5 and TrainConfig.from_dict({**cfg.to_dict(), "qkv_conv": 3}).qkv_conv == 3
     older = cfg.to_dict()
     del older["qkv_conv"]
     assert TrainConfig.from_dict(older).qkv_conv == 0
