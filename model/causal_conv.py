@@ -46,6 +46,12 @@ def causal_conv(u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return _CausalConv.apply(u, w.to(u.dtype))
 
 
+def causal_conv_last(window: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The output at a window's last position only (cached decoding): window (B, c + 1, N) holds positions
+    t - c .. t, w (c + 1, N) -> (B, N)."""
+    return (window * w.to(window.dtype).flip(0)).sum(1)
+
+
 def causal_conv_reference(u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """The same, as shifted slices of a zero-padded u (autograd differentiates it)."""
     T, c = u.shape[1], w.shape[0] - 1

@@ -23,7 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from kernels import attention, decode_attention, rms_norm
-from model.causal_conv import causal_conv
+from model.causal_conv import causal_conv, causal_conv_last
 from model.config import GPTConfig
 from model.kv_cache import KVCache
 from model.rope import apply_rope, rope_table
@@ -101,7 +101,7 @@ class Block(nn.Module):
         qkv = u
         if self.taps is not None:
             window = torch.cat([conv_state.to(u.dtype), u.unsqueeze(1)], 1)  # positions pos - c .. pos
-            qkv = self._mix(window)[:, -1]
+            qkv = causal_conv_last(window, torch.stack(list(self.taps)))  # position pos only
             conv_state.copy_(window[:, 1:])
         qkv = qkv.view(B, 3, self.n_heads, self.head_dim).transpose(0, 1)  # (3, B, H, D)
         qk = apply_rope(qkv[:2], rot)  # (2, B, H, D)
