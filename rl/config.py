@@ -108,6 +108,13 @@ class TrainConfig:
                                        # measured: more informative groups, accuracy the same (0.713 vs 0.717;
                                        # with arrival entries 0.838 vs 0.853)
     rl_fixed_tasks: bool = False       # diagnostic: the same tasks every iteration (does the update learn at all?)
+    rl_reward: str = "exact"          # "exact": the evaluation's score; "partial": a list answer (vt) earns the F1
+                                       # of its names (atommem/tasks/scoring.py partial_score), so rollouts that
+                                       # misspell one name of six and those that miss three differ
+    rl_tokens: int = 0                 # GRPO tasks' context length (drawn between half and all of it);
+                                       # 0: train_tokens
+    rl_screen: int = 1                 # > 1: each GRPO task is the one of this many fresh candidates that the
+                                       # greedy policy scores lowest (rl/grpo.py rollout_batch)
     rl_microbatch: int = 64
     max_action_tokens: int = 160       # a longer teacher action would be cut in SFT and at evaluation (longest 134)
 

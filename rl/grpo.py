@@ -23,7 +23,11 @@ iteration's steps (an unbiased estimate of the same objective, to bound the cost
 the KL term is the SFT checkpoint and is only built when kl_coef > 0; with `rl_sure_prob` p > 0, steps whose
 every sampled token had probability >= p are left out before that draw (their gradient is at most 1 - p of a
 token's; most steps of an episode are such certain "nothing to do" or read steps), so the rows drawn are the ones
-that carry the signal; with `rl_focus`, each iteration's task families are drawn in proportion to how often each
+that carry the signal; with `rl_reward="partial"` a list answer (vt) earns the F1 of its names instead of 0 or
+1 (the evaluation keeps exact match); `rl_tokens` sets the tasks' context length apart from SFT's; with
+`rl_screen` k > 1, each task is the one of k candidates the greedy policy scores lowest (after DAPO's dynamic
+sampling, which keeps drawing until groups differ: here the draw is screened once, at the cost of k greedy
+episodes per task, so that rollouts go where the policy still errs); with `rl_focus`, each iteration's task families are drawn in proportion to how often each
 family's groups have been informative so far (task_families), not in turn.
 Data-parallel (rl/distributed.py): each process rolls out whole groups of its share of the tasks, keeps rows of its
 own groups, and divides its token loss by the global token count; the summed gradients are the one-process ones
@@ -43,6 +47,7 @@ from tqdm import tqdm
 from atommem.agent import run_episodes
 from atommem.model_policy import ModelPolicy, SamplingConfig
 from atommem.tasks.registry import generate
+from atommem.tasks.scoring import partial_score
 from rl import distributed as dist
 from rl.advantages import group_advantages
 from rl.batching import action_logprobs, collate
@@ -73,31 +78,58 @@ def task_families(cfg, it: int, seen: dict | None = None) -> list[str]:
 
 def rollout_batch(cfg, model, tok, it: int, families: list[str] | None = None):
     """G rollouts of each of rl_tasks fresh training episodes (this process's share of them, whole groups);
-    returns (trajectories, group ids)."""
+    returns (trajectories, group ids). With rl_screen = k > 1, each task is the one of k fresh candidates (same
+    family and length) that the greedy policy scores lowest (the first of equals)."""
     task_it = 0 if cfg.rl_fixed_tasks else it      # rl_fixed_tasks: iteration 0's tasks, sampled afresh
     rng = random.Random(cfg.seed * 7 + task_it)
     hay = haystack_of(cfg)
-    episodes, groups = [], []
+    k = max(1, cfg.rl_screen)
+    candidates, groups = [], []
     mine = dist.shard(range(cfg.rl_tasks))
     families = families or task_families(cfg, it)
     for t in range(cfg.rl_tasks):
         family = families[t]
-        length = rng.randint(cfg.train_tokens // 2, cfg.train_tokens)
+        top = cfg.rl_tokens or cfg.train_tokens
+        length = rng.randint(top // 2, top)
         if t not in mine:
             continue
-        ep = generate(family, length, training_seed(cfg, 90, task_it * cfg.rl_tasks + t), haystack=hay)
-        episodes += [ep] * cfg.group_size
+        task = task_it * cfg.rl_tasks + t
+        seeds = [training_seed(cfg, 90, task)] + [training_seed(cfg, 91, task * k + c) for c in range(1, k)]
+        candidates.append([generate(family, length, seed, haystack=hay) for seed in seeds])
         groups += [t] * cfg.group_size
+    visible = rng.random() >= cfg.hidden_question_frac
+    agent = agent_config(cfg, visible)
+    if k > 1:
+        greedy = ModelPolicy(model, tok, SamplingConfig(max_action_tokens=cfg.max_action_tokens))
+        scores = [episode_reward(tr, cfg.rl_reward)
+                  for tr in run_episodes([ep for cands in candidates for ep in cands], greedy, agent)]
+        chosen = [cands[min(range(k), key=lambda c: scores[i * k + c])] for i, cands in enumerate(candidates)]
+    else:
+        chosen = [cands[0] for cands in candidates]
     policy = ModelPolicy(model, tok, SamplingConfig(greedy=False, temperature=cfg.temperature,
                                                    max_action_tokens=cfg.max_action_tokens,
                                                    seed=cfg.seed * 1000 + it + mine[0] * 1_000_003))
-    visible = rng.random() >= cfg.hidden_question_frac
-    return run_episodes(episodes, policy, agent_config(cfg, visible)), groups
+    return run_episodes([ep for ep in chosen for _ in range(cfg.group_size)], policy, agent), groups
+
+
+REWARDS = ("exact", "partial")
+
+
+def episode_reward(traj, kind: str) -> float:
+    """The reward GRPO learns from: the episode's own (mean exact match over its questions), or with "partial"
+    the mean of `partial_score` over them (list answers earn the F1 of their words)."""
+    if kind == "exact":
+        return traj.reward
+    if kind != "partial":
+        raise ValueError(f"rl_reward must be one of {', '.join(REWARDS)}, got {kind!r}")
+    qs = traj.episode.questions
+    scores = [partial_score(a, q.answer, traj.episode.family) for a, q in zip(traj.answers, qs)]
+    return sum(scores) / len(scores) if scores else 0.0
 
 
 def rows_from(trajectories, groups, cfg):
     """(rows of the informative groups, rewards, skipped groups, sure rows left out)."""
-    rewards = torch.tensor([t.reward for t in trajectories], dtype=torch.float32)
+    rewards = torch.tensor([episode_reward(t, cfg.rl_reward) for t in trajectories], dtype=torch.float32)
     adv, valid = group_advantages(rewards, torch.tensor(groups), cfg.normalize_std)
     sure = math.log(cfg.rl_sure_prob) if cfg.rl_sure_prob > 0 else math.inf
     rows, n_sure = [], 0
@@ -116,11 +148,11 @@ def rows_from(trajectories, groups, cfg):
     return rows, rewards, skipped, n_sure
 
 
-def _count_groups(seen: dict, families: list[str], trajs, groups) -> None:
+def _count_groups(seen: dict, families: list[str], rewards: list[float], groups) -> None:
     """Add this iteration's groups to `seen` (family -> [informative, groups]), over every process."""
     by_task: dict[int, set] = {}
-    for traj, g in zip(trajs, groups):
-        by_task.setdefault(g, set()).add(traj.reward)
+    for reward, g in zip(rewards, groups):
+        by_task.setdefault(g, set()).add(reward)
     for family in sorted(set(families)):
         tasks = [t for t, f in enumerate(families) if f == family]
         informative = sum(len(by_task[t]) > 1 for t in tasks if t in by_task)
@@ -187,6 +219,8 @@ def policy_update(cfg, model, ref_model, opt, rows: list[RLRow]) -> dict:
 
 
 def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = False, progress: bool = True):
+    if cfg.rl_reward not in REWARDS:
+        raise ValueError(f"rl_reward must be one of {', '.join(REWARDS)}, got {cfg.rl_reward!r}")
     if cfg.rl_tasks < dist.world():
         raise ValueError(f"rl_tasks={cfg.rl_tasks} < {dist.world()} processes: every process needs a whole group")
     opt = make_optimizer(model, cfg.rl_lr, 0.0, cfg.rl_optimizer)
@@ -209,10 +243,12 @@ def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = Fa
         trajs, groups = rollout_batch(cfg, model, tok, it, families)
         t_roll = time.time() - t0
         rows, rewards, skipped, n_sure = rows_from(trajs, groups, cfg)
-        _count_groups(seen, families, trajs, groups)
+        _count_groups(seen, families, rewards.tolist(), groups)
         metrics = {"reward": rewards.mean().item(), "skipped_groups": skipped, "rows": len(rows),
                    "sure_rows": n_sure,
                    "rollout_s": t_roll, "agent_steps_per_s": sum(len(t.steps) for t in trajs) / t_roll}
+        if cfg.rl_reward != "exact":
+            metrics["reward/exact"] = sum(t.reward for t in trajs) / len(trajs)
         for key in trajs[0].stats:
             metrics[key] = sum(t.stats[key] for t in trajs) / len(trajs)
         counts = dist.all_gather_ints(len(rows))

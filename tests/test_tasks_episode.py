@@ -8,7 +8,7 @@ import pytest
 
 from atommem.tasks.episode import Episode, Question, count_tokens, parse_length
 from atommem.tasks.registry import FAMILIES, generate
-from atommem.tasks.scoring import exact_match, normalize, score_answer
+from atommem.tasks.scoring import exact_match, normalize, partial_score, score_answer
 
 
 def test_count_tokens():
@@ -72,6 +72,17 @@ def test_exact_match(pred, gold, score):
 ])
 def test_vt_is_scored_as_a_set_and_the_rest_in_order(pred, gold, family, score):
     assert score_answer(pred, gold, family) == score
+
+
+@pytest.mark.parametrize("pred,gold,family,score", [
+    ("ABTRE QXZAB", "QXZAB ABTRE", "vt", 1.0), ("QXZAB", "QXZAB ABTRE", "vt", 2 / 3),     # 2 * 1 / (1 + 2)
+    ("QXZAB ABTRE ZZTOP", "QXZAB ABTRE", "vt", 0.8), ("QXZAB ABTRE ABTRE", "QXZAB ABTRE", "vt", 0.8),
+    ("QXZAB ABTRX CC DD EE", "QXZAB ABTRE CC DD EE", "vt", 0.8), ("", "QXZAB", "vt", 0.0), ("", "", "vt", 1.0),
+    ("kitchen garden", "kitchen", "qa1", 0.0), ("The kitchen", "kitchen", "qa1", 1.0),
+])
+def test_partial_score_gives_list_answers_the_f1_of_their_words(pred, gold, family, score):
+    assert partial_score(pred, gold, family) == pytest.approx(score)
+    assert partial_score(pred, gold, family) >= score_answer(pred, gold, family)
 
 
 def test_normalize():

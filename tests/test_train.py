@@ -209,8 +209,42 @@ def test_fixed_tasks_repeat_iteration_zero(monkeypatch):
         assert len(seen[0]) == cfg.rl_tasks * cfg.group_size
 
 
+def test_rl_tokens_sets_the_grpo_tasks_length(monkeypatch):
+    import rl.grpo as grpo
+    from atommem.tasks.episode import count_tokens
+    lengths = {}
+    monkeypatch.setattr(grpo, "run_episodes", lambda episodes, policy, config: lengths.setdefault(
+        len(lengths), [sum(count_tokens(s) for s in e.sentences) for e in episodes]) and [])
+    for rl_tokens in (0, 2048):
+        cfg = TrainConfig.preset_named("smoke", rl_tokens=rl_tokens, rl_tasks=4)
+        grpo.rollout_batch(cfg, model=None, tok=_FakeTok(), it=0)
+    short, long = lengths[0], lengths[1]
+    assert max(short) <= 1.1 * 256 and min(long) >= 0.9 * 1024 and max(long) <= 1.1 * 2048
+
+
+def test_screening_keeps_the_candidate_the_greedy_policy_scores_lowest(monkeypatch):
+    from types import SimpleNamespace as NS
+    import rl.grpo as grpo
+    calls = []
+
+    def fake_run(episodes, policy, config):
+        calls.append((policy.sampling.greedy, [e.seed for e in episodes]))
+        return [NS(reward=(e.seed % 7) / 7) for e in episodes]   # a score that differs between candidates
+
+    monkeypatch.setattr(grpo, "run_episodes", fake_run)
+    cfg = TrainConfig.preset_named("smoke", rl_tasks=3, rl_screen=4)
+    _, groups = grpo.rollout_batch(cfg, model=None, tok=_FakeTok(), it=2)
+    (screen_greedy, screened), (roll_greedy, rolled) = calls
+    assert screen_greedy and not roll_greedy and len(screened) == 3 * 4 and groups == [0] * 4 + [1] * 4 + [2] * 4
+    for t in range(3):
+        cands = screened[4 * t:4 * t + 4]
+        assert rolled[4 * t:4 * t + 4] == [min(cands, key=lambda s: s % 7)] * cfg.group_size
+    calls.clear()
+    grpo.rollout_batch(TrainConfig.preset_named("smoke", rl_tasks=3), model=None, tok=_FakeTok(), it=2)
+    assert len(calls) == 1 and calls[0][1][::4] == screened[::4]   # without screening: each task's first candidate
+
+
 def test_focus_draws_families_whose_groups_were_informative():
-    from types import SimpleNamespace
     from rl.grpo import _count_groups, task_families
     cfg = TrainConfig(rl_tasks=400, families=("qa1", "qa3"))
     assert task_families(cfg, 1) == ["qa1", "qa3"] * 200                       # in turn without rl_focus
@@ -219,8 +253,8 @@ def test_focus_draws_families_whose_groups_were_informative():
     drawn = task_families(focus, 1, {"qa1": [0, 30], "qa3": [30, 30]})         # weights 1/32 and 31/32
     assert 350 < drawn.count("qa3") < 400 and drawn == task_families(focus, 1, {"qa1": [0, 30], "qa3": [30, 30]})
     seen = {"qa1": [1, 2]}
-    trajs = [SimpleNamespace(reward=r) for r in (1, 1, 0, 1, 0, 0)]             # task 0 equal, 1 mixed, 2 equal
-    _count_groups(seen, ["qa1", "qa3", "qa3"], trajs, [0, 0, 1, 1, 2, 2])
+    rewards = [1, 1, 0, 1, 0, 0]                                                # task 0 equal, 1 mixed, 2 equal
+    _count_groups(seen, ["qa1", "qa3", "qa3"], rewards, [0, 0, 1, 1, 2, 2])
     assert seen == {"qa1": [1, 3], "qa3": [1, 2]}
 
 
@@ -299,6 +333,28 @@ def test_grpo_rows_leave_out_skipped_groups_and_certain_steps():
     rows, _, skipped, sure = rows_from(trajs, groups, TrainConfig(rl_sure_prob=0.99))
     assert (len(rows), skipped, sure) == (2, 1, 2)
     assert [r.advantage for r in rows] == [0.5, -0.5] and all(len(r.action_ids) == 3 for r in rows)
+
+
+def test_partial_reward_grades_list_answers_that_exact_match_fails_alike():
+    from types import SimpleNamespace as NS
+    from rl.grpo import episode_reward, rows_from
+    q = NS(answer="QXZAB ABTRE CCCCC DDDDD EEEEE")
+    step = NS(action=NS(obs_ids=[1], action_ids=[5], logprobs=[-0.5]))
+
+    def traj(answer, family="vt"):   # one question; the agent's own exact-match reward is 0 for all below
+        return NS(reward=0.0, answers=[answer], episode=NS(family=family, questions=[q]), steps=[step])
+
+    trajs = [traj("QXZAB ABTRE CCCCC DDDDD EEEEX"), traj("QXZAB")]
+    assert [episode_reward(t, "exact") for t in trajs] == [0.0, 0.0]
+    assert episode_reward(trajs[0], "partial") == pytest.approx(0.8)
+    assert episode_reward(trajs[1], "partial") == pytest.approx(2 / 6)
+    assert episode_reward(traj("QXZAB ABTRE CCCCC DDDDD EEEEX", "kv"), "partial") == 0.0  # not a list family
+    _, _, skipped, _ = rows_from(trajs, [0, 0], TrainConfig(rl_reward="exact"))
+    rows, rewards, skipped_partial, _ = rows_from(trajs, [0, 0], TrainConfig(rl_reward="partial"))
+    assert (skipped, skipped_partial) == (1, 0)
+    assert [r.advantage for r in rows] == pytest.approx([0.8 - (0.8 + 1 / 3) / 2, 1 / 3 - (0.8 + 1 / 3) / 2])
+    with pytest.raises(ValueError, match="rl_reward"):
+        episode_reward(trajs[0], "f1")
 
 
 def test_write_rows_repeat_and_the_rest_stay_once():
