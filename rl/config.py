@@ -75,7 +75,9 @@ class TrainConfig:
     copy_drill: float = 0.0            # > 0: add this share (of the task rows) of copy drills, rows whose action
                                        # repeats a list of random upper-case codes from the observation
                                        # (rl/data.py copy_drill_rows); measured at 0.1: vt answers right, vt
-                                       # updates worse, 0.829 -> 0.784 (bench/RESULTS.md, ninth round)
+                                       # updates worse, 0.829 -> 0.784 (bench/RESULTS.md, ninth round); with
+                                       # one-name vt creates (seed 0): 0.913 -> 0.924, vt at 4x 0.83 -> 0.90
+                                       # (fourteenth round; one seed, so still off)
     copy_drill_add: float = 0.0        # share of the drills that also append a code from a last `add:` line;
                                        # measured at 0.5: the copy never formed, vt 0.00 (RESULTS, ninth round)
     cpu_bf16: bool = False             # SFT forward in bf16 autocast on a CPU with native bf16 (fp32 weights)
