@@ -27,8 +27,9 @@ that carry the signal; with `rl_reward="partial"` a list answer (vt) earns the F
 1 (the evaluation keeps exact match); `rl_tokens` sets the tasks' context length apart from SFT's; with
 `rl_screen` k > 1, each task is the one of k candidates the greedy policy scores lowest (after DAPO's dynamic
 sampling, which keeps drawing until groups differ: here the draw is screened once, at the cost of k greedy
-episodes per task, so that rollouts go where the policy still errs); with `rl_focus`, each iteration's task families are drawn in proportion to how often each
-family's groups have been informative so far (task_families), not in turn.
+episodes per task, so that rollouts go where the policy still errs); with `rl_focus`, each iteration's task
+families are drawn in proportion to how often each family's groups have been informative so far (task_families),
+not in turn.
 Data-parallel (rl/distributed.py): each process rolls out whole groups of its share of the tasks, keeps rows of its
 own groups, and divides its token loss by the global token count; the summed gradients are the one-process ones
 (with `rl_minibatches` > 1, each process slices its own rows, so the slices differ from one process's).
@@ -87,9 +88,9 @@ def rollout_batch(cfg, model, tok, it: int, families: list[str] | None = None):
     candidates, groups = [], []
     mine = dist.shard(range(cfg.rl_tasks))
     families = families or task_families(cfg, it)
+    top = cfg.rl_tokens or cfg.train_tokens
     for t in range(cfg.rl_tasks):
         family = families[t]
-        top = cfg.rl_tokens or cfg.train_tokens
         length = rng.randint(top // 2, top)
         if t not in mine:
             continue
@@ -115,13 +116,17 @@ def rollout_batch(cfg, model, tok, it: int, families: list[str] | None = None):
 REWARDS = ("exact", "partial")
 
 
+def check_reward(kind: str) -> None:
+    if kind not in REWARDS:
+        raise ValueError(f"rl_reward must be one of {', '.join(REWARDS)}, got {kind!r}")
+
+
 def episode_reward(traj, kind: str) -> float:
     """The reward GRPO learns from: the episode's own (mean exact match over its questions), or with "partial"
     the mean of `partial_score` over them (list answers earn the F1 of their words)."""
+    check_reward(kind)
     if kind == "exact":
         return traj.reward
-    if kind != "partial":
-        raise ValueError(f"rl_reward must be one of {', '.join(REWARDS)}, got {kind!r}")
     qs = traj.episode.questions
     scores = [partial_score(a, q.answer, traj.episode.family) for a, q in zip(traj.answers, qs)]
     return sum(scores) / len(scores) if scores else 0.0
@@ -219,8 +224,7 @@ def policy_update(cfg, model, ref_model, opt, rows: list[RLRow]) -> dict:
 
 
 def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = False, progress: bool = True):
-    if cfg.rl_reward not in REWARDS:
-        raise ValueError(f"rl_reward must be one of {', '.join(REWARDS)}, got {cfg.rl_reward!r}")
+    check_reward(cfg.rl_reward)                      # before any rollout, not at the first reward
     if cfg.rl_tasks < dist.world():
         raise ValueError(f"rl_tasks={cfg.rl_tasks} < {dist.world()} processes: every process needs a whole group")
     opt = make_optimizer(model, cfg.rl_lr, 0.0, cfg.rl_optimizer)

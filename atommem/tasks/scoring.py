@@ -2,9 +2,10 @@
 
 Owns: `normalize` (lowercase; punctuation becomes a space; the articles a, an, the are dropped; whitespace is
 collapsed), `exact_match(prediction, answer) -> 1.0 | 0.0`, `set_match` (the same words in any order, each as
-often) and `score_answer(prediction, answer, family)`, which the agent rewards with, and `partial_score`, a graded
-variant a trainer may reward with instead (the F1 of the words for a list answer, exact match otherwise). Punctuation becomes a space
-rather than vanishing so that list answers such as "apple,football" and "apple, football" compare equal.
+often), `score_answer(prediction, answer, family)`, which the agent rewards with, and `partial_score`, a graded
+variant a trainer may reward with instead (the F1 of the words for a list answer, exact match otherwise).
+Punctuation becomes a space rather than vanishing so that list answers such as "apple,football" and
+"apple, football" compare equal.
 The families in `UNORDERED_FAMILIES` answer with a list whose order is not asked for: vt ("Which variables hold the
 value N?"), which RULER also scores without regard to order. Every other family needs the exact words in order.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import re
 import string
 import sys
+from collections import Counter
 
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
 _ARTICLES = frozenset({"a", "an", "the"})
@@ -46,11 +48,7 @@ def word_f1(prediction: str, answer: str) -> float:
     pred, gold = normalize(prediction).split(), normalize(answer).split()
     if not pred or not gold:
         return float(pred == gold)
-    left, shared = list(gold), 0
-    for w in pred:
-        if w in left:
-            left.remove(w)
-            shared += 1
+    shared = sum((Counter(pred) & Counter(gold)).values())
     return 2 * shared / (len(pred) + len(gold))
 
 
