@@ -76,8 +76,8 @@ class TrainConfig:
                                        # repeats a list of random upper-case codes from the observation
                                        # (rl/data.py copy_drill_rows); measured at 0.1: vt answers right, vt
                                        # updates worse, 0.829 -> 0.784 (bench/RESULTS.md, ninth round); with
-                                       # one-name vt creates (seed 0): 0.913 -> 0.924, vt at 4x 0.83 -> 0.90
-                                       # (fourteenth round; one seed, so still off)
+                                       # one-name vt creates, SFT+GRPO over seeds 0/1/2: 0.929/0.924/0.882,
+                                       # vt at 4x 0.90/0.80/0.57: no better than without (fifteenth round)
     copy_drill_add: float = 0.0        # share of the drills that also append a code from a last `add:` line;
                                        # measured at 0.5: the copy never formed, vt 0.00 (RESULTS, ninth round)
     cpu_bf16: bool = False             # SFT forward in bf16 autocast on a CPU with native bf16 (fp32 weights)
