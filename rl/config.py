@@ -72,6 +72,9 @@ class TrainConfig:
                                        # facts; about 8% of the writes) appear this many times; measured:
                                        # qa1-qa3 writes wrong teacher-forced (mostly that read left out)
                                        # 10-21% -> 5-13% (bench/RESULTS.md, eleventh round)
+    list_answer_repeat: int = 1        # rows that answer with a list of 3 or more items (vt) appear this many times;
+                                       # vt's answer errors are mostly a name copied twice and the next entry's
+                                       # skipped (`MZKFY MZKFY` for `MZKFY MKSAS`)
     copy_drill: float = 0.0            # > 0: add this share (of the task rows) of copy drills, rows whose action
                                        # repeats a list of random upper-case codes from the observation
                                        # (rl/data.py copy_drill_rows); measured at 0.1: vt answers right, vt

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from atommem.agent import AgentConfig, Trajectory, run_episodes
 from atommem.observation import END_TOKEN, special_tokens
-from atommem.ops import OP_TAGS, Create, Delete, Read, Update
+from atommem.ops import OP_TAGS, Answer, Create, Delete, Read, Update
 from atommem.tasks.registry import generate
 from atommem.teacher import TeacherPolicy
 from model.tokenizer import Tokenizer
@@ -126,7 +126,8 @@ def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], s
     """One row per teacher step: "nothing to do" steps kept with probability skip_keep, steps that write to the
     store (create, update, delete: where the policy errs most) repeated write_repeat times, and steps that write
     and then read the next fact's key (a chunk with more facts: the rare continuation after a write, which the
-    policy most often cuts short) chain_repeat times."""
+    policy most often cuts short) chain_repeat times; answers that list three or more items (vt's chains, copied
+    entry by entry from the shown memory) list_answer_repeat times."""
     rng = random.Random(seed)
     end = tok.token_id(END_TOKEN)
     room = cfg.max_seq_len - cfg.max_action_tokens
@@ -141,7 +142,9 @@ def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], s
             row = Row(encode_observation(tok, step.text, room), action)
             writes = any(isinstance(op, (Create, Update, Delete)) for op in step.ops)
             chains = writes and isinstance(step.ops[-1], Read)
-            rows += [row] * max(cfg.write_repeat if writes else 1, cfg.chain_repeat if chains else 1)
+            lists = any(isinstance(op, Answer) and len(op.text.split()) >= 3 for op in step.ops)
+            rows += [row] * max(cfg.write_repeat if writes else 1, cfg.chain_repeat if chains else 1,
+                                cfg.list_answer_repeat if lists else 1)
     return rows
 
 

@@ -385,6 +385,24 @@ def test_rows_that_write_then_read_the_next_key_repeat_chain_repeat_times():
     assert sorted(map(key, thrice)) == sorted(map(key, once + chains + chains))
 
 
+def test_answers_that_list_three_or_more_items_repeat_list_answer_repeat_times():
+    cfg = TrainConfig.preset_named("smoke", families=("vt", "qa1"), chain_repeat=1)
+    trajs = teacher_trajectories(cfg, training_episodes(cfg, 12, stream=1))
+    tok = train_tokenizer(cfg, trajs)
+    once = sft_rows(cfg, tok, trajs)
+    thrice = sft_rows(dataclasses.replace(cfg, list_answer_repeat=3), tok, trajs)
+    opening, closing = tok.token_id("<answer>"), tok.token_id("</answer>")
+
+    def listed(row):  # how many items the row's answer lists (0: not an answer)
+        ids = row.action_ids
+        return len(tok.decode(ids[ids.index(opening) + 1:ids.index(closing)]).split()) if opening in ids else 0
+    lists = [r for r in once if listed(r) >= 3]
+    assert lists and any(0 < listed(r) < 3 for r in once)  # vt's chains, and qa1's one-word answers that stay once
+    assert len(thrice) == len(once) + 2 * len(lists)
+    key = lambda r: (tuple(r.obs_ids), tuple(r.action_ids))  # noqa: E731
+    assert sorted(map(key, thrice)) == sorted(map(key, once + lists + lists))
+
+
 @pytest.mark.parametrize("add", [0.0, 0.5])
 def test_copy_drills_repeat_the_marked_line_then_the_added_code(smoke_data, add):
     cfg, tok, _ = smoke_data
