@@ -25,3 +25,14 @@ def poison(monkeypatch):
 
     monkeypatch.setattr(torch, "empty", lambda *a, **kw: nan_fill(real_empty(*a, **kw)))
     monkeypatch.setattr(torch, "empty_like", lambda *a, **kw: nan_fill(real_like(*a, **kw)))
+
+
+@pytest.fixture(scope="module")
+def smoke_data():
+    """The smoke preset's config, tokenizer and SFT rows from 20 teacher episodes (training and data tests)."""
+    from rl.config import TrainConfig
+    from rl.data import sft_rows, teacher_trajectories, train_tokenizer, training_episodes
+    cfg = TrainConfig.preset_named("smoke", sft_steps=20, ckpt_every=10, eval_every=1000)
+    trajs = teacher_trajectories(cfg, training_episodes(cfg, 20, stream=1))
+    tok = train_tokenizer(cfg, trajs)
+    return cfg, tok, sft_rows(cfg, tok, trajs)

@@ -1,0 +1,131 @@
+"""The SFT data: training episodes (families, weights, users' files), teacher rows and how often each repeats,
+and the copy drills (rl/data.py)."""
+import dataclasses
+
+import pytest
+
+from rl.config import TrainConfig
+from rl.data import copy_drill_rows, sft_rows, teacher_trajectories, train_tokenizer, training_episodes
+
+
+def test_default_action_cap_holds_the_teachers_longest_actions(smoke_data):
+    """A capped action is cut mid-operation both in the SFT rows and when the policy writes it."""
+    from atommem.agent import run_episodes
+    from atommem.tasks.registry import generate
+    from atommem.teacher import TeacherPolicy
+    from rl.data import agent_config
+    _, tok, _ = smoke_data
+    cfg = TrainConfig()
+    episodes = [generate(family, 4 * cfg.train_tokens, cfg.eval_seed + i)
+                for family in ("qa2", "qa3", "vt") for i in range(8)]
+    trajs = run_episodes(episodes, TeacherPolicy(), agent_config(cfg))
+    longest = max(len(tok.encode(s.action.text)) + 1 for t in trajs for s in t.steps)  # + the end token
+    assert 48 < longest <= cfg.max_action_tokens
+
+
+def test_user_babi_files_and_background_join_the_training_data(tmp_path):
+    from rl.data import training_episodes
+    babi = tmp_path / "qa1.txt"
+    babi.write_text("1 Mary moved to the bathroom.\n2 John went to the hallway.\n3 Where is Mary?\tbathroom\t1\n")
+    book = tmp_path / "book.txt"
+    book.write_text("The lighthouse keeper counted the gulls every dawn. " * 50)
+    cfg = TrainConfig.preset_named("smoke", haystack=str(book), babi_train=(str(babi),))
+    eps = training_episodes(cfg, 4, stream=1)
+    assert [e.family for e in eps[-1:]] == ["babi"] and eps[-1].questions[0].answer == "bathroom"
+    background = [s for e in eps for s, fact in zip(e.sentences, e.is_fact) if not fact]
+    assert background and all("lighthouse" in s for s in background)
+    cfg2 = TrainConfig.from_dict(cfg.to_dict())
+    assert cfg2.babi_train == cfg.babi_train and cfg2.haystack == cfg.haystack
+
+
+def test_write_rows_repeat_and_the_rest_stay_once():
+    cfg = TrainConfig.preset_named("smoke", chain_repeat=1)
+    trajs = teacher_trajectories(cfg, training_episodes(cfg, 6, stream=1))
+    tok = train_tokenizer(cfg, trajs)
+    once = sft_rows(cfg, tok, trajs)
+    twice = sft_rows(TrainConfig.preset_named("smoke", write_repeat=2, chain_repeat=1), tok, trajs)
+    tags = {tok.token_id(t) for t in ("<create>", "<update>", "<delete>")}
+    writes = [r for r in once if tags & set(r.action_ids)]
+    assert writes and len(twice) == len(once) + len(writes)
+    key = lambda r: (tuple(r.obs_ids), tuple(r.action_ids))  # noqa: E731
+    assert sorted(map(key, twice)) == sorted(map(key, once + writes))
+
+
+def test_rows_that_write_then_read_the_next_key_repeat_chain_repeat_times():
+    cfg = TrainConfig.preset_named("smoke", chain_repeat=1)
+    trajs = teacher_trajectories(cfg, training_episodes(cfg, 12, stream=1))
+    tok = train_tokenizer(cfg, trajs)
+    once = sft_rows(cfg, tok, trajs)
+    thrice = sft_rows(TrainConfig.preset_named("smoke", chain_repeat=3), tok, trajs)
+    writes = {tok.token_id(t) for t in ("<create>", "<update>", "<delete>")}
+    end, read_end = tok.token_id("<end>"), tok.token_id("</read>")
+    chains = [r for r in once if writes & set(r.action_ids) and r.action_ids[-2:] == [read_end, end]]
+    assert chains and len(chains) < len(once) // 4      # a minority: a write, then the next fact's read
+    assert len(thrice) == len(once) + 2 * len(chains)
+    key = lambda r: (tuple(r.obs_ids), tuple(r.action_ids))  # noqa: E731
+    assert sorted(map(key, thrice)) == sorted(map(key, once + chains + chains))
+
+
+def test_answers_that_list_three_or_more_items_repeat_list_answer_repeat_times():
+    cfg = TrainConfig.preset_named("smoke", families=("vt", "qa1"), chain_repeat=1)
+    trajs = teacher_trajectories(cfg, training_episodes(cfg, 12, stream=1))
+    tok = train_tokenizer(cfg, trajs)
+    once = sft_rows(cfg, tok, trajs)
+    thrice = sft_rows(dataclasses.replace(cfg, list_answer_repeat=3), tok, trajs)
+    opening, closing = tok.token_id("<answer>"), tok.token_id("</answer>")
+
+    def listed(row):  # how many items the row's answer lists (0: not an answer)
+        ids = row.action_ids
+        return len(tok.decode(ids[ids.index(opening) + 1:ids.index(closing)]).split()) if opening in ids else 0
+    lists = [r for r in once if listed(r) >= 3]
+    assert lists and any(0 < listed(r) < 3 for r in once)  # vt's chains, and qa1's one-word answers that stay once
+    assert len(thrice) == len(once) + 2 * len(lists)
+    key = lambda r: (tuple(r.obs_ids), tuple(r.action_ids))  # noqa: E731
+    assert sorted(map(key, thrice)) == sorted(map(key, once + lists + lists))
+
+
+@pytest.mark.parametrize("add", [0.0, 0.5])
+def test_copy_drills_repeat_the_marked_line_then_the_added_code(smoke_data, add):
+    cfg, tok, _ = smoke_data
+    cfg = dataclasses.replace(cfg, copy_drill_add=add)
+    rows = copy_drill_rows(cfg, tok, 60, seed=3)
+    assert len(rows) == 60 and rows != copy_drill_rows(cfg, tok, 60, seed=4)
+    end, n_added = tok.token_id("<end>"), 0
+    for row in rows:
+        lines = tok.decode(row.obs_ids).splitlines()
+        marked = [line.removeprefix("copy: ") for line in lines if line.startswith("copy: ")]
+        added = [line.removeprefix("add: ") for line in lines if line.startswith("add: ")]
+        assert len(marked) == 1 and len(added) <= 1 and 1 <= len(lines) <= 4
+        assert all(line.startswith(("copy: ", "skip: ")) for line in lines[:len(lines) - len(added)])
+        codes = marked[0].split() + added
+        assert 2 <= len(codes) <= 9 and all(len(c) == 5 and c.isupper() and c.isalpha() for c in codes)
+        assert row.action_ids[-1] == end and tok.decode(row.action_ids[:-1]) == " " + " ".join(codes)
+        n_added += len(added)
+    assert (n_added > 0) == (add > 0) and n_added < len(rows)
+
+
+def test_family_weights_set_the_share_of_training_episodes():
+    cfg = TrainConfig.preset_named("smoke", families=("qa1", "kv"),
+                                   family_weights=TrainConfig.parse_field("family_weights", "1,3"))
+    assert cfg.family_weights == (1, 3)
+    families = [e.family for e in training_episodes(cfg, 8, stream=1)]
+    assert families.count("kv") == 6 and families.count("qa1") == 2
+    equal = [e.family for e in training_episodes(TrainConfig.preset_named("smoke"), 8, stream=1)]
+    assert equal.count("kv") == equal.count("qa1") == 4
+    for bad in ((1,), (1, 0)):
+        with pytest.raises(ValueError, match="one whole number >= 1 per family"):
+            training_episodes(TrainConfig.preset_named("smoke", family_weights=bad), 2, stream=1)
+    with pytest.raises(ValueError, match="whole numbers"):
+        TrainConfig.parse_field("family_weights", "a,b")
+
+
+def test_training_questions_and_focus_reach_the_teacher_rows():
+    cfg = TrainConfig.preset_named("smoke", families=("qa3", "vt"), train_questions=2, focus=True)
+    episodes = training_episodes(cfg, 4, stream=1)
+    assert all(len(e.questions) == 2 for e in episodes)
+    trajs = teacher_trajectories(cfg, episodes)
+    assert all(sum(s.phase == "answer" for s in t.steps) == 4 for t in trajs)   # a read and an answer each
+    reading = [s.text for t in trajs for s in t.steps if s.phase == "read"]
+    assert all(text.endswith("</focus><act>") for text in reading)
+    off = teacher_trajectories(TrainConfig.preset_named("smoke", families=("qa3", "vt"), focus=False), episodes)
+    assert not any("<focus>" in s.text for t in off for s in t.steps)
