@@ -21,6 +21,12 @@ Rules (ARCHITECTURE.md section 2; where we depart from the paper, and why):
   share a word with the current query, best overlap first, at most `focus_k`. A read thus searches the chunk in view
   as well as the store, and the write that follows copies from a sentence next to the action instead of finding
   it among the chunk's other facts (where the small policy bound items to the wrong fact).
+- Answer focus (a switch, `answer_focus`; departure): in the answer phase the focus shows what the entries in view
+  say about the query: each shown entry that shares the most words with the query, without the query's words and the key's
+  colon (`QXZAB: 48213` read by `48213` shows `QXZAB`; `Mary: kitchen` read by `Mary` shows `kitchen`). The answer
+  is then a contiguous copy next to the action. Without it, vt's answer copies up to six names out of six entries
+  eleven tokens apart, and the small policy lost its place in that list (a name written twice, the next skipped:
+  three quarters of its vt errors, bench/RESULTS.md sixteenth round).
 - Answer phase: one question per step; the policy may read (at most `max_answer_reads` times) and then answers; the
   first answer counts; a step with neither answers "". The view shows up to `answer_top_k` entries here (at least
   the reading phase's top-k): a question such as vt's gathers every entry that holds a value.
@@ -57,6 +63,7 @@ class AgentConfig:
     full_context_tokens: int = 320      # `full`: the window holds at most this much of the context
     focus: bool = False                 # show the chunk's sentences that match the query (reading phase)
     focus_k: int = 3
+    answer_focus: bool = False          # show what the entries in view say about the query (answer phase)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -117,6 +124,23 @@ def focus_sentences(sentences: list[str], query: str, k: int) -> list[str]:
     want = set(content_words(query))
     scored = [(-len(want & set(content_words(text))), i) for i, text in enumerate(sentences)]
     return [sentences[i] for score, i in sorted(scored) if score < 0][:k]
+
+
+def answer_focus(entries: list[str], query: str, k: int) -> list[str]:
+    """What the entries say about the query: those that share the most content words with it (in view order), each
+    without the query's words, colons and edge bars; at most k, empty remainders left out."""
+    want = set(content_words(query))
+    said, top = [], None
+    for text in focus_sentences(entries, query, k):
+        shared = len(want & set(content_words(text)))
+        if top is not None and shared < top:
+            break
+        top = shared
+        kept = [w for w in text.replace(":", " ").split() if not want & set(content_words(w))]
+        rest = " ".join(kept).strip(" |")
+        if rest:
+            said.append(rest)
+    return said
 
 
 def _kind(op) -> str:
@@ -180,8 +204,9 @@ class EpisodeRun:
         if wf.show_context:
             chunk = _tail(self.episode.sentences, self.config.full_context_tokens)
             chunk_fact = self.episode.is_fact[len(self.episode.sentences) - len(chunk):]
+        focus = answer_focus(view, eng.query, len(view)) if self.config.answer_focus else None
         return Observation("answer", [], eng.scratch, eng.query, view, self.errors, chunk, list(chunk_fact),
-                           ask=self.episode.questions[self.question_i].text, allowed=wf.answer_ops)
+                           ask=self.episode.questions[self.question_i].text, allowed=wf.answer_ops, focus=focus)
 
     def step(self, obs: Observation, action: Action) -> Step:
         parsed = parse_ops(action.text)

@@ -11,7 +11,8 @@ exactly `render(obs)`:
 In the answer phase `<ask>QUESTION</ask>` follows (after the chunk only in the `full` workflow, whose "chunk" is
 the whole context). With the agent's `focus` on, `<focus> ..</focus>` comes last, right before `<act>`: the
 chunk's sentences that share a word with the query (the read also searches the chunk in view), so the sentence a
-write copies from sits next to the action. The policy answers with operations
+write copies from sits next to the action; with `answer_focus`, in the answer phase, what the shown entries say
+about the query, so the answer is copied from next to the action too. The policy answers with operations
 (atommem/ops.py) and ends its action with `<end>`. Every tag is one special token of the tokenizer.
 """
 from __future__ import annotations
@@ -49,7 +50,8 @@ class Observation:
     ask: str = ""                           # the question being answered (answer phase)
     allowed: frozenset = frozenset()        # ops the workflow lets the policy emit now
     rewrite: bool = False                   # the workflow rewrites the scratchpad after every chunk (memagent)
-    focus: list[str] | None = None          # chunk sentences matching the query; None: the agent shows no focus
+    focus: list[str] | None = None          # chunk sentences (answer phase: entry remainders) matching the query;
+                                            # None: the agent shows no focus
 
 
 def render(obs: Observation, entry_chars: int = 160, max_errors: int = 3) -> str:

@@ -45,6 +45,8 @@ class TrainConfig:
     workflow: str = "atommem"
     focus: bool = True                 # the observation shows the chunk's sentences matching the query (agent.py);
                                        # measured with train_questions 2: 0.731 -> 0.756 (bench/RESULTS.md)
+    answer_focus: bool = True          # the answer phase shows what the entries in view say about the query
+                                       # (agent.py), so vt's list of names is one contiguous copy
     train_questions: int = 2           # questions per training episode (each adds a read and an answer row)
     hidden_question_frac: float = 0.5  # share of training episodes whose questions stay hidden while reading
     haystack: str | None = None        # background text file for training episodes (default: generated filler)
@@ -134,7 +136,7 @@ class TrainConfig:
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown TrainConfig fields: {sorted(unknown)}")
-        d = {**SHAPE_BEFORE_FIELD, **d}  # a run saved before a model-shape field existed keeps its shape
+        d = {**BEFORE_FIELD, **d}  # a run saved before a field existed keeps what it was trained with
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
     @classmethod
@@ -171,9 +173,9 @@ class TrainConfig:
         return cls(**{**PRESETS[name], "preset": name, **overrides})
 
 
-# Fields that change the model's shape, with the value runs saved before the field existed were trained with
-# (resuming such a run must rebuild the same model).
-SHAPE_BEFORE_FIELD = {"qkv_conv": 0}
+# Fields that change the model's shape or what it sees, with the value runs saved before the field existed were
+# trained with (resuming such a run must rebuild the same model and the same observations).
+BEFORE_FIELD = {"qkv_conv": 0, "answer_focus": False}
 
 PRESETS: dict[str, dict] = {
     "smoke": dict(model_preset="smoke", vocab_size=512, max_seq_len=320, families=("qa1", "kv"),
@@ -184,7 +186,7 @@ PRESETS: dict[str, dict] = {
     # `make ablations`: one budget for every workflow, small enough that all ten fit in an afternoon on 2 cores
     "ablate": dict(sft_episodes=4000, sft_steps=3000, eval_every=1000, rl_iters=0, eval_multiples=(1, 4),
                    eval_n=20, obs_loss=0.5, prev_token=False, max_seq_len=320, max_action_tokens=48,
-                   focus=False, train_questions=1, chain_repeat=1, qkv_conv=0),
+                   focus=False, answer_focus=False, train_questions=1, chain_repeat=1, qkv_conv=0),
                    # the recipe of the committed ablation table (bench/RESULTS.md; it predates the arrival entries)
     "small": dict(model_preset="small", vocab_size=2048, max_seq_len=512, sft_episodes=20000, sft_steps=20000,
                   sft_batch=64, sft_lr=1e-3, rl_iters=200, rl_tasks=32, eval_n=200,

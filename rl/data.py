@@ -31,7 +31,8 @@ class Row:
 
 def agent_config(cfg: TrainConfig, questions_visible: bool = True) -> AgentConfig:
     return AgentConfig(workflow=cfg.workflow, chunk_tokens=cfg.chunk_tokens, top_k=cfg.top_k,
-                       answer_top_k=cfg.answer_top_k, questions_visible=questions_visible, focus=cfg.focus)
+                       answer_top_k=cfg.answer_top_k, questions_visible=questions_visible, focus=cfg.focus,
+                       answer_focus=cfg.answer_focus)
 
 
 def training_seed(cfg: TrainConfig, stream: int, i: int) -> int:

@@ -3,11 +3,13 @@ import random
 
 import pytest
 
-from atommem.agent import AgentConfig, EpisodeRun, focus_sentences, make_chunks, run_episodes
+from atommem.agent import AgentConfig, EpisodeRun, answer_focus, focus_sentences, make_chunks, run_episodes
 from atommem.observation import render
+from atommem.ops import tagged
 from atommem.policy import Action
 from atommem.tasks.episode import count_tokens
 from atommem.tasks.registry import generate
+from atommem.teacher import TeacherPolicy
 
 
 class Scripted:
@@ -163,3 +165,31 @@ def test_focus_follows_the_query_and_is_rendered_only_when_on():
     assert on.observe().focus[0] == fact
     assert render(on.observe()).endswith(f"<focus> {' '.join(on.observe().focus)}</focus><act>")
     assert off.observe().focus is None and "<focus>" not in render(off.observe())
+
+
+def test_answer_focus_says_what_the_best_matching_entries_hold_about_the_query():
+    vt = ["QXZAB: 48213", "MKSAS: 48213", "ZZTOP: 11111", "TZTBF: 48213"]
+    assert answer_focus(vt, "48213", 6) == ["QXZAB", "MKSAS", "TZTBF"]        # view order, other values left out
+    assert answer_focus(vt, "48213", 2) == ["QXZAB", "MKSAS"]
+    assert answer_focus(["football: Mary | kitchen", "Mary: kitchen"], "football", 3) == ["Mary | kitchen"]
+    qa3 = ["football: Mary | porch", "football kitchen: garden", "Mary: kitchen"]
+    assert answer_focus(qa3, "football kitchen", 3) == ["garden"]             # only the entries that match most
+    assert answer_focus(["K417: lamp"], "K417", 3) == ["lamp"]
+    assert answer_focus(["K417: lamp"], "Q900", 3) == [] and answer_focus(["K417: lamp"], "", 3) == []
+    assert answer_focus(["K417:"], "K417", 3) == []                         # nothing left to say
+
+
+@pytest.mark.parametrize("family", ["qa1", "qa3", "vt", "kv"])
+def test_answer_focus_is_shown_after_the_read_and_holds_the_teachers_answer(family):
+    episodes = [generate(family, 512, 300 + i) for i in range(6)]
+    on = run_episodes(episodes, TeacherPolicy(), AgentConfig(focus=True, answer_focus=True))
+    off = run_episodes(episodes, TeacherPolicy(), AgentConfig(focus=True, answer_focus=False))
+    for t_on, t_off in zip(on, off):
+        assert t_on.answers == t_off.answers and t_on.reward == 1.0               # the teacher does not use it
+        first, last = [s for s in t_on.steps if s.phase == "answer"]
+        assert first.observation.focus == [] and first.ops[0].__class__.__name__ == "Read"
+        said = " ".join(last.observation.focus)
+        assert last.text.endswith(f"</ask>{tagged('focus', said)}<act>")             # right before the action
+        answer = t_on.answers[0]
+        assert answer == said if family == "vt" else answer in said.split() or answer == "nothing"
+        assert all(s.observation.focus is None for s in t_off.steps if s.phase == "answer")

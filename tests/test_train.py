@@ -85,12 +85,13 @@ def test_sft_rows_put_the_loss_on_actions_only(smoke_data):
         assert idx[b, pos[b, 0] + 1].item() == r.action_ids[0]
 
 
-def test_config_of_a_run_saved_before_the_convolution_keeps_its_model_shape():
+def test_config_of_a_run_saved_before_a_field_keeps_what_it_was_trained_with():
     cfg = TrainConfig.preset_named("smoke")
     assert cfg.qkv_conv == 5 and TrainConfig.from_dict({**cfg.to_dict(), "qkv_conv": 3}).qkv_conv == 3
+    assert cfg.answer_focus and TrainConfig.from_dict(cfg.to_dict()).answer_focus
     older = cfg.to_dict()
-    del older["qkv_conv"]
-    assert TrainConfig.from_dict(older).qkv_conv == 0
+    del older["qkv_conv"], older["answer_focus"]
+    assert TrainConfig.from_dict(older).qkv_conv == 0 and not TrainConfig.from_dict(older).answer_focus
 
 
 def test_train_command_rejects_missing_user_files(tmp_path):

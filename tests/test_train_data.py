@@ -127,5 +127,11 @@ def test_training_questions_and_focus_reach_the_teacher_rows():
     assert all(sum(s.phase == "answer" for s in t.steps) == 4 for t in trajs)   # a read and an answer each
     reading = [s.text for t in trajs for s in t.steps if s.phase == "read"]
     assert all(text.endswith("</focus><act>") for text in reading)
-    off = teacher_trajectories(TrainConfig.preset_named("smoke", families=("qa3", "vt"), focus=False), episodes)
+    answering = [s.text for t in trajs for s in t.steps if s.phase == "answer"]
+    assert all(text.endswith("</focus><act>") for text in answering)                # answer_focus, on by default
+    off = teacher_trajectories(TrainConfig.preset_named("smoke", families=("qa3", "vt"), focus=False,
+                                                        answer_focus=False), episodes)
     assert not any("<focus>" in s.text for t in off for s in t.steps)
+    reads_only = teacher_trajectories(TrainConfig.preset_named("smoke", families=("qa3", "vt"), focus=True,
+                                                               answer_focus=False), episodes)
+    assert not any("<focus>" in s.text for t in reads_only for s in t.steps if s.phase == "answer")
