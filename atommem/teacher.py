@@ -6,7 +6,8 @@ actions are a pure function of the observation, so a model can imitate them step
 
 How it uses the operations (workflow `atommem`):
 - A chunk with no fact: no operation (the loop moves on).
-- For each fact, in order: `read` the key the fact is about, so that the engine's retrieval brings that key's entry
+- For each fact, in order: `read` the key the fact is about (a fresh vt value: its variable, which brings the
+  sentence into focus), so that the engine's retrieval brings that key's entry
   (and, for a person, the objects they hold) into view; then write what changed: `update i` an entry in view,
   `create` a key that has none, `delete` what became false. The same action reads the key of the next fact in the
   chunk, if any; a step that reads stays on the chunk, one that does not moves on.

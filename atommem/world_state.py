@@ -108,7 +108,11 @@ def read_stages(ev) -> list[str]:
         return [ev.src]
     if kind in ("kv_set", "kv_clear"):
         return [ev.key]
-    return []  # vt_set: a fresh value needs no lookup
+    if kind == "vt_set":
+        # The variable's own name: nothing to look up, but the read brings its sentence into the focus, so the
+        # value is copied from right before the action rather than from a chunk with other assignments in it.
+        return [ev.var]
+    return []
 
 
 def ready(ev, state: dict[str, str], stage: int) -> bool:

@@ -58,3 +58,20 @@ def test_memagent_rewrites_every_chunk_no_store_only_on_facts():
                 started = started or has_fact
                 wrote = any(type(op).__name__ == "Scratch" for op in step.ops)
                 assert wrote == (has_fact or (every_chunk and started)), (workflow, step.text)
+
+
+def test_teacher_writes_a_fresh_vt_value_with_its_sentence_in_focus():
+    """Every vt create copies from the focus: the teacher reads the variable first, so with two assignments in a
+    chunk the second value is not taken from a chunk that holds the first one too."""
+    eps = [generate("vt", 512, 5000 + i) for i in range(20)]
+    trajs = run_episodes(eps, TeacherPolicy(), AgentConfig(focus=True))
+    creates = 0
+    for t in trajs:
+        for step in t.steps:
+            for op in step.ops:
+                if type(op).__name__ == "Create":
+                    name, _, value = op.text.partition(":")
+                    creates += 1
+                    assert step.observation.focus, step.text
+                    assert any(value.strip() in s or name.strip() in s for s in step.observation.focus), step.text
+    assert creates > 20
