@@ -48,8 +48,10 @@ class ModelPolicy:
         s = self.sampling
         prompts = [self.encode(o) for o in observations]
         actions: list[Action] = []
-        for start in range(0, len(prompts), s.max_batch):
-            batch = prompts[start:start + s.max_batch]
+        n_batches = -(-len(prompts) // s.max_batch)
+        size = -(-len(prompts) // max(1, n_batches))  # even batches: 150 rows run as 75 + 75, not 128 + 22
+        for start in range(0, len(prompts), size):
+            batch = prompts[start:start + size]
             gens = generate(self.model, batch, s.max_action_tokens, stop_ids=self.end_id, greedy=s.greedy,
                             temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, generator=self.generator)
             for ids, gen in zip(batch, gens):

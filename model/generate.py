@@ -20,6 +20,9 @@ import torch.nn.functional as F
 from model.kv_cache import KVCache
 
 
+CACHE_CHUNK = 32  # positions the KV cache grows by: most actions end well before max_new_tokens
+
+
 @dataclass
 class Generation:
     token_ids: list[int] = field(default_factory=list)  # sampled tokens, the stop token included if produced
@@ -79,32 +82,61 @@ def _check_args(model, prompts, max_new_tokens, temperature, top_k, top_p, greed
                 f"{len(p) + max_new_tokens} > max_seq_len={limit}. Shorten the prompt or max_new_tokens.")
 
 
+def length_groups(n_rows: int, max_groups: int, min_rows: int = 8) -> list[tuple[int, int]]:
+    """Split rows 0..n_rows-1 (sorted by prompt length) into contiguous [start, stop) groups of near-equal size:
+    as many as max_groups, none smaller than min_rows (one group when n_rows < 2 * min_rows)."""
+    g = max(1, min(max_groups, n_rows // max(1, min_rows)))
+    bounds = [round(i * n_rows / g) for i in range(g + 1)]
+    return [(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def _prefill_grouped(model, prompts: list[list[int]], order: list[int], cache: KVCache, max_groups: int):
+    """Prefill cache row r with prompts[order[r]] (order sorts the prompts by length); return logits (B, V).
+
+    Rows of similar length are prefilled together, each group right-padded only to its own longest prompt, into a
+    view of the one cache: padding every row to the batch's longest prompt would compute ~1.6x the real tokens
+    on agent observations, four groups ~1.2x.
+    """
+    device = model.device
+    parts = []
+    for start, stop in length_groups(len(order), max_groups):
+        rows = [prompts[i] for i in order[start:stop]]
+        lengths = torch.tensor([len(p) for p in rows], dtype=torch.long)
+        idx = torch.zeros(len(rows), int(lengths.max()), dtype=torch.long)  # right-padded with token 0
+        for b, p in enumerate(rows):
+            idx[b, : len(p)] = torch.tensor(p, dtype=torch.long)
+        view = cache.rows(start, stop)
+        parts.append(model.prefill(idx.to(device), lengths.to(device), view))  # (B_g, V)
+        cache.set_rows(start, view)
+    return torch.cat(parts)
+
+
 @torch.inference_mode()
 def generate(model, prompts: list[list[int]], max_new_tokens: int, stop_ids: set[int] | int | None = None,
              temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
-             generator: torch.Generator | None = None) -> list[Generation]:
+             generator: torch.Generator | None = None, prefill_groups: int = 4) -> list[Generation]:
     """Sample up to max_new_tokens per prompt; a row ends (and leaves the batch) at its first stop id.
 
-    Prompts may have different lengths: they are right-padded, prefilled in one pass, then decoded one
-    token per step with the KV cache. With the same generator state the result is reproducible.
+    Prompts may have different lengths: they are sorted by length, prefilled in up to `prefill_groups` passes of
+    similar lengths (1: one right-padded pass), then decoded one token per step with the KV cache. With the same
+    generator state the result is reproducible.
     """
     _check_args(model, prompts, max_new_tokens, temperature, top_k, top_p, greedy)
+    if prefill_groups < 1:
+        raise ValueError(f"prefill_groups must be >= 1, got {prefill_groups}")
     results = [Generation() for _ in prompts]
     if not prompts or max_new_tokens == 0:
         return results
     stops = {stop_ids} if isinstance(stop_ids, int) else set(stop_ids or ())
     device = model.device
     B = len(prompts)
-    lengths = torch.tensor([len(p) for p in prompts], dtype=torch.long)
-    T = int(lengths.max())
-    idx = torch.zeros(B, T, dtype=torch.long)  # (B, T), right-padded with token 0
-    for b, p in enumerate(prompts):
-        idx[b, : len(p)] = torch.tensor(p, dtype=torch.long)
-    cache = KVCache.for_model(model.config, B, T + max_new_tokens - 1,  # the last token is never fed back
-                              device=device, dtype=next(model.parameters()).dtype)
+    T = max(len(p) for p in prompts)
+    full = T + max_new_tokens - 1  # the most positions a row can need: its last token is never fed back
+    cache = KVCache.for_model(model.config, B, min(full, T + CACHE_CHUNK), device=device,
+                              dtype=next(model.parameters()).dtype)  # grows by CACHE_CHUNK as decoding goes on
     stop_tensor = torch.tensor(sorted(stops), dtype=torch.long, device=device)
-    active = list(range(B))  # result index of each cache row
-    logits = model.prefill(idx.to(device), lengths.to(device), cache)  # (B, V)
+    active = sorted(range(B), key=lambda b: len(prompts[b]))  # result index of each cache row
+    logits = _prefill_grouped(model, prompts, active, cache, prefill_groups)  # (B, V)
     for step in range(max_new_tokens):
         tokens, logps = sample_next(logits, temperature, top_k, top_p, greedy, generator)
         done = torch.isin(tokens, stop_tensor)  # (B_active,)
@@ -122,6 +154,8 @@ def generate(model, prompts: list[list[int]], max_new_tokens: int, stop_ids: set
             cache.keep(keep)
             tokens = tokens.index_select(0, keep)
             active = [active[i] for i in keep.tolist()]
+        if T + step >= cache.max_len:  # the longest row writes at position T + step
+            cache.grow(min(full, cache.max_len + CACHE_CHUNK))
         logits = model.decode_step(tokens, cache)
     return results
 

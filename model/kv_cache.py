@@ -4,8 +4,10 @@ Owns two tensors k, v of shape (n_layers, B, H, S_max, D), the per-row lengths (
 valid entries at positions [0, lengths[b]), and each row's last token id (B,), which a model that embeds the
 previous token needs at the next step, and, for a model with a short convolution over q, k and v
 (`GPTConfig.qkv_conv`), each layer's projections of the last few positions (`conv_state`). Rows can leave the
-batch (`keep`), which is how finished generations stop costing compute. Knows nothing about the model's weights
-or about sampling; the model writes into it (`GPT.prefill`, `GPT.decode_step`).
+batch (`keep`), which is how finished generations stop costing compute; a contiguous range of rows can be written
+through a view (`rows`), which is how prompts of similar lengths are prefilled together; and the cache can `grow`,
+so a generation allocates room for the tokens it actually writes. Knows nothing about the model's weights or about
+sampling; the model writes into it (`GPT.prefill`, `GPT.decode_step`).
 """
 from __future__ import annotations
 
@@ -62,6 +64,30 @@ class KVCache:
     def layer(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Views of layer i: (B, H, S_max, D) each, contiguous."""
         return self.k[i], self.v[i]
+
+    def rows(self, start: int, stop: int) -> "KVCache":
+        """Rows [start, stop) as a cache sharing this one's storage: what a model writes into the view's k, v and
+        conv state lands here. Lengths and last tokens are copies; write them back after a prefill (`set_rows`)."""
+        view = KVCache.__new__(KVCache)
+        view.k, view.v = self.k[:, start:stop], self.v[:, start:stop]  # (L, B', H, S_max, D); layer(i) stays contiguous
+        view.lengths = self.lengths[start:stop].clone()
+        view.last_tokens = self.last_tokens[start:stop].clone()
+        view.conv_state = self.conv_state[:, start:stop] if self.conv_state is not None else None
+        return view
+
+    def set_rows(self, start: int, view: "KVCache") -> None:
+        """Copy a row view's lengths and last tokens back into rows [start, start + view.batch_size)."""
+        stop = start + view.batch_size
+        self.lengths[start:stop] = view.lengths
+        self.last_tokens[start:stop] = view.last_tokens
+
+    def grow(self, max_len: int) -> None:
+        """Make room for max_len positions per row (no-op if there already is); existing entries are kept."""
+        extra = max_len - self.max_len
+        if extra > 0:
+            L, B, H, _, D = self.k.shape
+            self.k = torch.cat([self.k, self.k.new_zeros(L, B, H, extra, D)], 3)  # (L, B, H, max_len, D)
+            self.v = torch.cat([self.v, self.v.new_zeros(L, B, H, extra, D)], 3)
 
     def keep(self, rows: torch.Tensor) -> None:
         """Keep only the given batch rows, in the given order (others leave the batch)."""

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from model.config import GPTConfig
-from model.generate import Generation, filter_logits, generate, sample_next, score
+from model.generate import CACHE_CHUNK, Generation, filter_logits, generate, length_groups, sample_next, score
 from model.gpt import GPT
 
 V = 61
@@ -47,6 +47,79 @@ def test_batched_greedy_equals_one_at_a_time(model):
         assert g.stopped or len(g.token_ids) == 10
         if g.stopped:
             assert g.token_ids.index(stop) == len(g.token_ids) - 1
+
+
+def _context_model(conv: int) -> GPT:
+    """A random model whose next token depends on the whole context (the `model` fixture mostly echoes its input):
+    strong attention and MLP outputs, random convolution taps, logits sharpened by the final norm."""
+    torch.manual_seed(2)
+    m = GPT(GPTConfig.preset("smoke", vocab_size=V, max_seq_len=48, qkv_conv=conv, prev_token=bool(conv)))
+    with torch.no_grad():
+        for b in m.blocks:
+            b.proj.weight.mul_(30.0)
+            b.qkv.weight.mul_(3.0)
+            b.mlp.down.weight.mul_(10.0)
+            for t in getattr(b, "taps", None) or ():
+                t.normal_()
+        m.wte.weight.mul_(2.0)
+        m.norm.mul_(8.0)
+    return m
+
+
+def test_context_model_depends_on_more_than_the_last_token():
+    m = _context_model(0)
+    prompts = _prompts(seed=3, lengths=(9, 14, 20))
+    flipped = [p[:-1][::-1] + p[-1:] for p in prompts]  # same last token, other context
+    a = generate(m, prompts, 4, greedy=True)
+    b = generate(m, flipped, 4, greedy=True)
+    assert [g.token_ids for g in a] != [g.token_ids for g in b]
+
+
+@pytest.mark.parametrize("conv", [0, 3])
+def test_length_grouped_prefill_equals_a_full_forward_pass(conv):
+    """Prompts of shuffled lengths prefilled in 4 length groups (views of one cache), then decoded with rows leaving
+    the batch, give each prompt the log-probs a cache-free forward pass over prompt + generation gives."""
+    m = _context_model(conv)
+    lengths = torch.randint(1, 30, (37,), generator=torch.Generator().manual_seed(conv)).tolist()
+    prompts = _prompts(seed=7, lengths=lengths)
+    free = generate(m, prompts, 6, stop_ids=set(), greedy=True, prefill_groups=1)
+    stop = free[5].token_ids[1]  # some rows stop early, and leave the batch in sorted order
+    grouped = generate(m, prompts, 6, stop_ids={stop}, greedy=True, prefill_groups=4)
+    assert any(g.stopped for g in grouped) and not all(g.stopped for g in grouped)
+    for p, g, f in zip(prompts, grouped, free):
+        assert g.token_ids == f.token_ids[: len(g.token_ids)]
+        ids = torch.tensor([p + g.token_ids])
+        mask = torch.zeros_like(ids, dtype=torch.bool)
+        mask[0, len(p):] = True
+        with torch.no_grad():
+            ref, _ = score(m, ids, mask)
+        assert g.logprobs == pytest.approx(ref[0, len(p):].tolist(), abs=1e-4)
+        assert ids[0, len(p):].tolist() == g.token_ids
+    with pytest.raises(ValueError, match="prefill_groups"):
+        generate(m, prompts, 2, prefill_groups=0)
+
+
+def test_a_generation_longer_than_one_cache_chunk_equals_a_full_forward_pass():
+    """40 new tokens: the KV cache grows past its first allocation (CACHE_CHUNK positions) while decoding."""
+    m = _context_model(3)
+    prompts = _prompts(seed=4, lengths=(5, 2, 4))
+    assert 40 > CACHE_CHUNK
+    for p, g in zip(prompts, generate(m, prompts, 40, stop_ids=set(), greedy=True)):
+        assert len(g.token_ids) == 40
+        ids = torch.tensor([p + g.token_ids])
+        mask = torch.zeros_like(ids, dtype=torch.bool)
+        mask[0, len(p):] = True
+        with torch.no_grad():
+            ref, _ = score(m, ids, mask)
+        assert g.logprobs == pytest.approx(ref[0, len(p):].tolist(), abs=1e-4)
+
+
+def test_length_groups_cover_every_row_once():
+    assert length_groups(37, 4) == [(0, 9), (9, 18), (18, 28), (28, 37)]
+    assert length_groups(15, 4) == [(0, 15)]  # fewer than 2 x 8 rows: one group
+    assert length_groups(16, 4) == [(0, 8), (8, 16)]
+    assert length_groups(1000, 4, min_rows=1) == [(0, 250), (250, 500), (500, 750), (750, 1000)]
+    assert length_groups(5, 1) == [(0, 5)]
 
 
 def test_int_stop_id_and_zero_tokens(model):
