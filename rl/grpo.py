@@ -29,7 +29,9 @@ that carry the signal; with `rl_reward="partial"` a list answer (vt) earns the F
 sampling, which keeps drawing until groups differ: here the draw is screened once, at the cost of k greedy
 episodes per task, so that rollouts go where the policy still errs); with `rl_focus`, each iteration's task
 families are drawn in proportion to how often each family's groups have been informative so far (task_families),
-not in turn.
+not in turn; with `rl_pool` n > 0, the greedy policy first runs n fresh training tasks once, and every
+iteration's tasks come from those it fails (screen_pool; the pool is saved with each checkpoint), because a task the
+greedy policy solves almost never gives a group whose rewards differ.
 Data-parallel (rl/distributed.py): each process rolls out whole groups of its share of the tasks, keeps rows of its
 own groups, and divides its token loss by the global token count; the summed gradients are the one-process ones
 (with `rl_minibatches` > 1, each process slices its own rows, so the slices differ from one process's).
@@ -77,28 +79,71 @@ def task_families(cfg, it: int, seen: dict | None = None) -> list[str]:
     return random.Random(f"focus-{cfg.seed}-{task_it}").choices(cfg.families, weights, k=cfg.rl_tasks)
 
 
-def rollout_batch(cfg, model, tok, it: int, families: list[str] | None = None):
+def screen_pool(cfg, model, tok) -> list[list]:
+    """The task pool of `rl_pool` = n: n fresh training tasks (families in turn, lengths as GRPO's, the questions
+    visible in every other one), each run once by the greedy policy; the ones it does not solve, shuffled, as
+    [family, length, seed, visible] (an episode is a function of the first three, so the pool is saved in a
+    checkpoint as these few numbers). Every process screens the whole pool (the same greedy answers)."""
+    rng = random.Random(cfg.seed * 7 + 99_991)
+    hay = haystack_of(cfg)
+    top = cfg.rl_tokens or cfg.train_tokens
+    cands = [[cfg.families[i % len(cfg.families)], rng.randint(top // 2, top), training_seed(cfg, 92, i), i % 2 == 0]
+             for i in range(cfg.rl_pool)]
+    greedy = ModelPolicy(model, tok, SamplingConfig(max_action_tokens=cfg.max_action_tokens))
+    failed = []
+    for visible in (True, False):
+        mine = [c for c in cands if c[3] == visible]
+        trajs = run_episodes([generate(f, n, s, haystack=hay) for f, n, s, _ in mine], greedy,
+                             agent_config(cfg, visible))
+        failed += [c for c, tr in zip(mine, trajs) if episode_reward(tr, cfg.rl_reward) < 1.0]
+    rng.shuffle(failed)
+    return failed
+
+
+def pool_tasks(cfg, pool: list[list], it: int) -> tuple[list[list], bool]:
+    """Iteration `it`'s rl_tasks tasks from the pool: the iteration's question visibility is drawn as for fresh
+    tasks (an empty side takes the other side's); of that visibility, the families the pool holds in turn, and each
+    family's tasks in turn, cycling. Families take equal turns however few of their tasks failed: measured, a pool
+    drawn in proportion (mostly vt and qa3) raised those and let qa2, with no rollouts of its own, fall."""
+    visible = random.Random(cfg.seed * 7 + it).random() >= cfg.hidden_question_frac
+    side = [c for c in pool if c[3] == visible] or pool
+    by_family = [[c for c in side if c[0] == f] for f in dict.fromkeys(c[0] for c in side)]
+    out = []
+    for t in range(it * cfg.rl_tasks, (it + 1) * cfg.rl_tasks):
+        tasks = by_family[t % len(by_family)]
+        out.append(tasks[t // len(by_family) % len(tasks)])
+    return out, side[0][3]
+
+
+def rollout_batch(cfg, model, tok, it: int, families: list[str] | None = None, pool: list[list] | None = None):
     """G rollouts of each of rl_tasks fresh training episodes (this process's share of them, whole groups);
     returns (trajectories, group ids). With rl_screen = k > 1, each task is the one of k fresh candidates (same
-    family and length) that the greedy policy scores lowest (the first of equals)."""
+    family and length) that the greedy policy scores lowest (the first of equals). With a non-empty `pool`
+    (rl_pool, screen_pool), the tasks are the pool's instead of fresh ones."""
     task_it = 0 if cfg.rl_fixed_tasks else it      # rl_fixed_tasks: iteration 0's tasks, sampled afresh
     rng = random.Random(cfg.seed * 7 + task_it)
     hay = haystack_of(cfg)
-    k = max(1, cfg.rl_screen)
+    k = max(1, cfg.rl_screen) if not pool else 1
     candidates, groups = [], []
     mine = dist.shard(range(cfg.rl_tasks))
     families = families or task_families(cfg, it)
     top = cfg.rl_tokens or cfg.train_tokens
+    pooled, visible = pool_tasks(cfg, pool, task_it) if pool else (None, None)
     for t in range(cfg.rl_tasks):
         family = families[t]
         length = rng.randint(top // 2, top)
         if t not in mine:
             continue
         task = task_it * cfg.rl_tasks + t
-        seeds = [training_seed(cfg, 90, task)] + [training_seed(cfg, 91, task * k + c) for c in range(1, k)]
-        candidates.append([generate(family, length, seed, haystack=hay) for seed in seeds])
+        if pooled:
+            family, length, seed, _ = pooled[t]
+            candidates.append([generate(family, length, seed, haystack=hay)])
+        else:
+            seeds = [training_seed(cfg, 90, task)] + [training_seed(cfg, 91, task * k + c) for c in range(1, k)]
+            candidates.append([generate(family, length, seed, haystack=hay) for seed in seeds])
         groups += [t] * cfg.group_size
-    visible = rng.random() >= cfg.hidden_question_frac
+    if visible is None:
+        visible = rng.random() >= cfg.hidden_question_frac
     agent = agent_config(cfg, visible)
     if k > 1:
         greedy = ModelPolicy(model, tok, SamplingConfig(max_action_tokens=cfg.max_action_tokens))
@@ -231,20 +276,30 @@ def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = Fa
     ref_model = copy.deepcopy(model).eval() if cfg.kl_coef > 0 else None
     it = 0
     seen: dict = {}                                   # family -> [informative groups, groups], for rl_focus
+    pool: list[list] = []                            # rl_pool: the tasks the greedy SFT policy fails
     last = latest_checkpoint(ckpt_dir) if resume else None
     if last is not None:
         tensors, loop = load_train_state(last, opt)
         model.load_state_dict(tensors)
         it = loop["step"]
         seen = loop.get("family_groups", {})
+        pool = loop.get("pool", [])
+    elif cfg.rl_pool > 0:
+        t0 = time.time()
+        model.eval()
+        pool = screen_pool(cfg, model, tok)
+        if dist.is_main():
+            logger.log("rl", 0, pool_tasks=len(pool), pool_greedy_accuracy=1 - len(pool) / cfg.rl_pool,
+                       pool_screen_s=time.time() - t0)
+            if not pool:
+                print("[grpo] the greedy policy solves every pool task: fresh tasks instead", flush=True)
     bar = tqdm(total=cfg.rl_iters, initial=it, desc="grpo", disable=not progress or not dist.is_main(),
                dynamic_ncols=True)
-    rng = random.Random(cfg.seed + 4242)
     while it < cfg.rl_iters:
         t0 = time.time()
         model.eval()
         families = task_families(cfg, it, seen)
-        trajs, groups = rollout_batch(cfg, model, tok, it, families)
+        trajs, groups = rollout_batch(cfg, model, tok, it, families, pool)
         t_roll = time.time() - t0
         rows, rewards, skipped, n_sure = rows_from(trajs, groups, cfg)
         _count_groups(seen, families, rewards.tolist(), groups)
@@ -257,7 +312,7 @@ def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = Fa
             metrics[key] = sum(t.stats[key] for t in trajs) / len(trajs)
         counts = dist.all_gather_ints(len(rows))
         if sum(counts):
-            random.Random(rng.random()).shuffle(rows)
+            random.Random(f"rows-{cfg.seed}-{it}").shuffle(rows)   # a function of the iteration: resumable
             rows = rows[: dist.row_quota(counts, cfg.rl_max_rows)]
             model.train()
             t1 = time.time()
@@ -276,7 +331,7 @@ def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = Fa
         bar.set_postfix(reward=f"{metrics['reward']:.3f}", skipped=metrics["skipped_groups"])
         if it % max(1, cfg.rl_iters // 4) == 0 or it == cfg.rl_iters:
             save_checkpoint(ckpt_dir, it, model_tensors=model.state_dict(), optimizer=opt,
-                            loop_state={"stage": "rl", "step": it, "family_groups": seen})
+                            loop_state={"stage": "rl", "step": it, "family_groups": seen, "pool": pool})
     bar.close()
     dist.barrier()
     model.eval()

@@ -368,3 +368,75 @@ def test_sgd_steps_along_the_gradient_and_adam_steps_by_its_sign():
         torch.testing.assert_close(w.detach() - before, expected, rtol=1e-3, atol=1e-6)
     with pytest.raises(ValueError, match="unknown optimizer"):
         make_optimizer(torch.nn.Linear(2, 2), 0.1, 0.0, "lion")
+
+
+def test_pool_keeps_the_tasks_the_greedy_policy_fails_and_cycles_them(monkeypatch):
+    from types import SimpleNamespace as NS
+    import rl.grpo as grpo
+    calls = []
+
+    def fake_run(episodes, policy, config):
+        calls.append((policy.sampling.greedy, config.questions_visible, [e.seed for e in episodes]))
+        return [NS(reward=float(e.seed % 3 != 0)) for e in episodes]   # fails the seeds divisible by 3
+
+    monkeypatch.setattr(grpo, "run_episodes", fake_run)
+    cfg = TrainConfig.preset_named("smoke", rl_pool=30, rl_tasks=4)
+    pool = grpo.screen_pool(cfg, model=None, tok=_FakeTok())
+    assert [c[:2] for c in calls] == [(True, True), (True, False)] and sum(len(c[2]) for c in calls) == 30
+    screened = calls[0][2] + calls[1][2]
+    assert sorted(c[2] for c in pool) == sorted(s for s in screened if s % 3 == 0) and pool
+    assert all(c[3] == (c[2] in calls[0][2]) for c in pool)            # each task keeps its visibility
+    assert pool == grpo.screen_pool(cfg, model=None, tok=_FakeTok())   # deterministic
+    calls.clear()
+    seen = []
+    for it in range(6):
+        _, groups = grpo.rollout_batch(cfg, model=None, tok=_FakeTok(), it=it, pool=pool)
+        greedy, visible, seeds = calls[-1]
+        side = [c[2] for c in pool if c[3] == visible]
+        assert not greedy and set(seeds) <= set(side) and groups == [t for t in range(4) for _ in range(4)]
+        seen += seeds[:: cfg.group_size]
+        families = [next(c[0] for c in pool if c[2] == s) for s in seeds[:: cfg.group_size]]
+        if len({c[0] for c in pool if c[3] == visible}) == 2:
+            assert families[0] != families[1] and families[::2] == families[:1] * 2   # families take turns
+    assert set(seen) == {c[2] for c in pool}                           # six iterations of 4 cycle every task
+    lopsided = [["qa1", 300, 3, True]] + [["kv", 300, s, True] for s in (6, 9, 12, 15, 18)]
+    assert [c[2] for c in grpo.pool_tasks(cfg, lopsided, it=0)[0]] in ([3, 6, 3, 9], [6, 3, 9, 3])
+
+
+def test_grpo_with_a_pool_resumes_where_it_stopped(tmp_path, smoke_data, monkeypatch):
+    import rl.grpo as grpo
+    from rl.grpo import run_grpo
+    cfg, tok, _ = smoke_data
+    used = {}                                        # iteration -> the pool its tasks came from
+    real = grpo.rollout_batch
+
+    def recording(cfg, model, tok, it, families=None, pool=None):
+        used[it] = [list(c) for c in pool]
+        return real(cfg, model, tok, it, families, pool)
+
+    monkeypatch.setattr(grpo, "rollout_batch", recording)
+    cfg = TrainConfig.preset_named("smoke", rl_pool=6, rl_iters=4)
+    straight = run_grpo(cfg, build_model(cfg, tok.vocab_size), tok, tmp_path / "a",
+                        MetricsLogger(tmp_path / "a.jsonl"), progress=False)
+    pool_log = [m for m in read_metrics(tmp_path / "a.jsonl") if "pool_tasks" in m]
+    assert len(pool_log) == 1 and 0 <= pool_log[0]["pool_tasks"] <= 6
+
+    class Crash(MetricsLogger):
+        def log(self, stage, step, **values):
+            if step >= 3:
+                raise KeyboardInterrupt("killed")
+            return super().log(stage, step, **values)
+
+    straight_pools = dict(used)
+    used.clear()
+    with pytest.raises(KeyboardInterrupt):
+        run_grpo(cfg, build_model(cfg, tok.vocab_size), tok, tmp_path / "b", Crash(tmp_path / "b.jsonl"),
+                 progress=False)
+    used.clear()
+    resumed = run_grpo(cfg, build_model(cfg, tok.vocab_size), tok, tmp_path / "b",
+                       MetricsLogger(tmp_path / "b.jsonl"), resume=True, progress=False)
+    a, b = _weights(straight), _weights(resumed)
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), "a resumed GRPO run ends where a straight one does"
+    assert straight_pools[0] and used and all(used[it] == straight_pools[it] for it in used)
+    screens = [m for m in read_metrics(tmp_path / "b.jsonl") if "pool_tasks" in m]
+    assert len(screens) == 1, "the resumed run takes its pool from the checkpoint, it does not screen again"
