@@ -241,10 +241,12 @@ def test_terminal_prompt_answer_and_clean_exit(leave):
         after = bytearray(seen[seen.rindex(b"= kitchen"):])
         assert _read_until(fd, b"> ", after), seen     # the prompt again after the answer
         code = None
-        for _ in range(3):  # a key pressed while the line editor is still settling is retried, as a person would
+        time.sleep(0.5)     # let the line editor settle: a Ctrl-C that lands before it waits for input can be lost
+        tries = 5
+        for _ in range(tries):  # a key pressed while the line editor is still settling is retried, as a person would
             os.write(fd, leave)
             _read_until(fd, b"never printed", seen, timeout=3.0)  # drain until the child exits
-            code = _wait_exit(pid, timeout=3.0 if _ < 2 else 20.0, kill=_ == 2)
+            code = _wait_exit(pid, timeout=3.0 if _ < tries - 1 else 20.0, kill=_ == tries - 1)
             if code is not None:
                 break
         assert code == 0, seen
