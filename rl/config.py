@@ -128,8 +128,8 @@ class TrainConfig:
     rl_pool: int = 0                   # > 0: screen this many fresh training tasks with the greedy policy once,
                                        # at GRPO's start, and draw every iteration's tasks from those it fails
                                        # (rl/grpo.py screen_pool): a task the SFT policy solves gives an all-equal
-                                       # group in 23 of 24 cases. Measured from one SFT policy (0.956): the pool's
-                                       # reward rises (0.10 -> 0.25-0.50), fresh tasks' does not: 0.947-0.956
+                                       # group in 44 of 45 cases. Measured from one SFT policy (0.956): the pool's
+                                       # reward rises (0.13 -> 0.38), fresh accuracy does not: 0.947-0.956
                                        # (bench/RESULTS.md, nineteenth round)
     rl_microbatch: int = 64
     max_action_tokens: int = 160       # a longer teacher action would be cut in SFT and at evaluation (longest 134)
