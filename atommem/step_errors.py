@@ -4,15 +4,48 @@ The teacher runs each episode; the policy then acts on every observation the tea
 compared with the teacher's. Mismatches are counted per task family and per kind of teacher step (the phase and its
 first operation: `read:update`, `answer:answer`, `read:none` for a chunk where it does nothing), with examples.
 Unlike end-to-end accuracy nothing compounds here: the table says which decision or which copy fails.
-Knows nothing about training.
+Also owns `wrong_writes`: in any trajectory (no teacher needed), the entries each step wrote that the facts read so
+far contradict, the step-level signal a trainer may price. Knows nothing about training.
 """
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 
-from atommem.agent import AgentConfig, Step, run_episodes
+from atommem.agent import AgentConfig, Step, Trajectory, run_episodes
+from atommem.ops import Create, Update
+from atommem.tasks.events import parse_fact
 from atommem.teacher import TeacherPolicy
+from atommem.world_state import apply_event, parse_entry
+
+
+def wrong_writes(traj: Trajectory) -> list[int]:
+    """Per step, how many of the entries it created or updated are wrong when the agent leaves the chunk: a
+    malformed entry, a key no fact made, or a value that disagrees with the true state after every fact up to the
+    end of that chunk. An entry written twice in a chunk is charged to its last writer only (a write that a later
+    step of the chunk corrects is no error). The true state replays the facts in order (world_state.apply_event),
+    so it needs the episode's fact marks, never the teacher."""
+    state: dict[str, str] = {}        # the true state after the chunks already left
+    out = [0] * len(traj.steps)
+    last: dict[str, tuple[int, str]] = {}      # key -> (step, value) of its latest write in this chunk
+    for t, step in enumerate(traj.steps):
+        if step.phase != "read":
+            continue
+        for op in step.ops:
+            if isinstance(op, (Create, Update)):
+                entry = parse_entry(op.text)
+                if entry is None:
+                    out[t] += 1
+                else:
+                    last[entry[0]] = (t, entry[1])
+        if step.advanced:
+            for text, is_fact in zip(step.observation.chunk, step.observation.chunk_is_fact):
+                ev = parse_fact(text) if is_fact else None
+                state = apply_event(state, ev) if ev is not None else state
+            for key, (writer, value) in last.items():
+                out[writer] += state.get(key) != value
+            last = {}
+    return out
 
 
 def step_kind(step: Step) -> str:

@@ -131,6 +131,10 @@ class TrainConfig:
                                        # group in 44 of 45 cases. Measured from one SFT policy (0.956): the pool's
                                        # reward rises (0.13 -> 0.38), fresh accuracy does not: 0.947-0.956
                                        # (bench/RESULTS.md, nineteenth round)
+    rl_write_penalty: float = 0.0      # > 0: a step's advantage loses this per entry it leaves wrong when the
+                                       # agent leaves the chunk (rl/grpo.py rows_from), in every group; measured
+                                       # from one SFT policy (0.938): 0.5 at lr 1 0.936, 1 at lr 3 0.773
+                                       # (bench/RESULTS.md, twentieth round)
     rl_microbatch: int = 64
     max_action_tokens: int = 160       # a longer teacher action would be cut in SFT and at evaluation (longest 134)
 

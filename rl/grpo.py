@@ -31,7 +31,10 @@ episodes per task, so that rollouts go where the policy still errs); with `rl_fo
 families are drawn in proportion to how often each family's groups have been informative so far (task_families),
 not in turn; with `rl_pool` n > 0, the greedy policy first runs n fresh training tasks once, and every
 iteration's tasks come from those it fails (screen_pool; the pool is saved with each checkpoint), because a task the
-greedy policy solves almost never gives a group whose rewards differ.
+greedy policy solves almost never gives a group whose rewards differ; with `rl_write_penalty` p > 0, a step whose
+entries are wrong when the agent leaves its chunk (atommem.step_errors.wrong_writes: the true state replayed from
+the episode's facts, a reward the environment can compute, no teacher involved) has p per wrong entry taken off
+its advantage, in every group, informative or not: a step-level signal where the answer's reward is all-equal.
 Data-parallel (rl/distributed.py): each process rolls out whole groups of its share of the tasks, keeps rows of its
 own groups, and divides its token loss by the global token count; the summed gradients are the one-process ones
 (with `rl_minibatches` > 1, each process slices its own rows, so the slices differ from one process's).
@@ -49,6 +52,7 @@ from tqdm import tqdm
 
 from atommem.agent import run_episodes
 from atommem.model_policy import ModelPolicy, SamplingConfig
+from atommem.step_errors import wrong_writes
 from atommem.tasks.registry import generate
 from atommem.tasks.scoring import partial_score
 from rl import distributed as dist
@@ -178,21 +182,25 @@ def episode_reward(traj, kind: str) -> float:
 
 
 def rows_from(trajectories, groups, cfg):
-    """(rows of the informative groups, rewards, skipped groups, sure rows left out)."""
+    """(rows of the informative groups, rewards, skipped groups, sure rows left out). With rl_write_penalty p > 0,
+    a step that leaves n wrong entries (atommem.step_errors.wrong_writes) has p * n taken off its advantage, and
+    such steps are rows even in a skipped group."""
     rewards = torch.tensor([episode_reward(t, cfg.rl_reward) for t in trajectories], dtype=torch.float32)
     adv, valid = group_advantages(rewards, torch.tensor(groups), cfg.normalize_std)
     sure = math.log(cfg.rl_sure_prob) if cfg.rl_sure_prob > 0 else math.inf
     rows, n_sure = [], 0
     for traj, a, ok in zip(trajectories, adv.tolist(), valid.tolist()):
-        if not ok:
+        if not ok and cfg.rl_write_penalty <= 0:
             continue
-        for s in traj.steps:
-            if not s.action.action_ids:
+        wrong = wrong_writes(traj) if cfg.rl_write_penalty > 0 else [0] * len(traj.steps)
+        for s, w in zip(traj.steps, wrong):
+            if not s.action.action_ids or not (ok or w):
                 continue
             if min(s.action.logprobs) >= sure:  # every token all but certain: next to no gradient
                 n_sure += 1
                 continue
-            rows.append(RLRow(s.action.obs_ids, s.action.action_ids, s.action.logprobs, a))
+            rows.append(RLRow(s.action.obs_ids, s.action.action_ids, s.action.logprobs,
+                              (a if ok else 0.0) - cfg.rl_write_penalty * w))
     n_groups = len(set(groups))
     skipped = n_groups - len({g for g, ok in zip(groups, valid.tolist()) if ok})
     return rows, rewards, skipped, n_sure
@@ -305,7 +313,8 @@ def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = Fa
         _count_groups(seen, families, rewards.tolist(), groups)
         metrics = {"reward": rewards.mean().item(), "skipped_groups": skipped, "rows": len(rows),
                    "sure_rows": n_sure,
-                   "rollout_s": t_roll, "agent_steps_per_s": sum(len(t.steps) for t in trajs) / t_roll}
+                   "rollout_s": t_roll, "agent_steps_per_s": sum(len(t.steps) for t in trajs) / t_roll,
+                   "wrong_writes": sum(sum(wrong_writes(t)) for t in trajs) / len(trajs)}
         if cfg.rl_reward != "exact":
             metrics["reward/exact"] = sum(t.reward for t in trajs) / len(trajs)
         for key in trajs[0].stats:

@@ -9,7 +9,7 @@ converted to numbers; non-finite floats (NaN, inf) are written as null so every 
 Key names that `rl/plots.py` groups into figures (any others are logged but not plotted):
     loss, *_loss, loss/*            reward, accuracy, reward/*, accuracy/*
     ops/create ops/read ops/update ops/delete ops/scratch (mean operations per step; other ops/* too)
-    store_size, store/*             invalid_op_rate, invalid/*
+    store_size, store/*             invalid_op_rate, invalid/*      wrong_writes
     kl, approx_kl, entropy, kl/*    clip_frac, clip_frac_low, clip_frac_high, dual_clip_frac
     grad_norm                       tokens_per_s, throughput/*
 

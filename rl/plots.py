@@ -48,6 +48,7 @@ GROUPS: tuple[PlotGroup, ...] = (
               ("clip_frac", "clip_frac_low", "clip_frac_high", "dual_clip_frac"), ("clip_frac/",)),
     PlotGroup("store", "Store size (entries)", ("store_size",), ("store/",)),
     PlotGroup("invalid", "Invalid-operation rate", ("invalid_op_rate",), ("invalid/",)),
+    PlotGroup("wrong_writes", "Entries left wrong per episode", ("wrong_writes",)),
     PlotGroup("grad_norm", "Gradient norm", ("grad_norm",), ("grad_norm/",)),
     PlotGroup("throughput", "Tokens per second", ("tokens_per_s",), ("throughput/",)),
     PlotGroup("loss", "Loss", ("loss",), ("loss/",), ("_loss",)),

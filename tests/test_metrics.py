@@ -64,13 +64,14 @@ def test_ema_and_grouping():
     assert ema([2.0, 4.0], 3) == pytest.approx([2.0, 10 / 3])
     groups = dict((g.name, keys) for g, keys in group_keys(
         {"loss", "kl_loss", "ops/read", "ops/create", "ops/answer", "reward", "accuracy/qa1", "approx_kl",
-         "clip_frac_low", "store_size", "invalid_op_rate", "grad_norm", "tokens_per_s", "lr"}))
+         "clip_frac_low", "store_size", "invalid_op_rate", "wrong_writes", "grad_norm", "tokens_per_s", "lr"}))
     assert groups["ops"] == ["ops/create", "ops/read", "ops/answer"]
     assert groups["loss"] == ["loss", "kl_loss"]
     assert groups["reward"] == ["reward", "accuracy/qa1"]
     assert groups["kl_entropy"] == ["approx_kl"]
-    assert set(groups) == {"ops", "loss", "reward", "kl_entropy", "clip", "store", "invalid", "grad_norm",
-                           "throughput"}  # "lr" belongs to no group
+    assert groups["wrong_writes"] == ["wrong_writes"]
+    assert set(groups) == {"ops", "loss", "reward", "kl_entropy", "clip", "store", "invalid", "wrong_writes",
+                           "grad_norm", "throughput"}  # "lr" belongs to no group
 
 
 def test_plot_metrics_writes_pngs_for_present_groups_only(tmp_path):

@@ -38,3 +38,45 @@ def test_eval_cli_prints_step_errors():
                                     "--step-errors"])
     assert res.exit_code == 0, res.output
     assert "teacher-forced steps that differ from the teacher: 0.000" in res.output
+
+
+class CorruptFirstWrite:
+    """The teacher, except that the first entry it writes gets the value `nowhere`."""
+
+    def __init__(self):
+        self.teacher, self.corrupted = TeacherPolicy(), None
+
+    def act(self, observations):
+        import re
+        actions = self.teacher.act(observations)
+        for a in actions:
+            m = re.search(r"<(create|update)>(?:\s*\d+:)?\s*([^:<]+):\s*([^<]*)</\1>", a.text)
+            if m and self.corrupted is None:
+                self.corrupted = f"{m.group(2).strip()}: nowhere"
+                a.text = a.text[:m.start(3)] + "nowhere" + a.text[m.end(3):]
+        return actions
+
+
+def test_wrong_writes_charge_only_the_step_that_left_an_entry_wrong():
+    from atommem.agent import run_episodes
+    from atommem.step_errors import wrong_writes
+    from atommem.tasks.registry import generate
+    eps = [generate(f, 512, s) for f in ("qa1", "qa2", "qa3", "vt", "kv") for s in range(12)]
+    teacher = run_episodes(eps, TeacherPolicy(), AgentConfig())
+    solved = [t for t in teacher if t.reward == 1.0]
+    assert len(solved) >= 55 and all(sum(wrong_writes(t)) == 0 for t in solved)
+
+    def rewrites(t):   # steps of one chunk that write the same key twice (the later write corrects the earlier)
+        keys = {}
+        for s in t.steps:
+            for o in s.ops:
+                if hasattr(o, "text") and ":" in o.text:
+                    keys.setdefault((tuple(s.observation.chunk), o.text.split(":")[0]), []).append(o.text)
+        return any(len(v) > 1 for v in keys.values())
+    assert any(rewrites(t) for t in solved)   # so "not charged" above was tested, not vacuous
+    for ep in eps[:12]:                       # qa1: the first entry written stays as written until the chunk ends
+        policy = CorruptFirstWrite()
+        traj = run_episodes([ep], policy, AgentConfig())[0]
+        wrong = wrong_writes(traj)
+        assert sum(wrong) == 1, (policy.corrupted, wrong)
+        assert any(getattr(o, "text", None) == policy.corrupted for o in traj.steps[wrong.index(1)].ops)

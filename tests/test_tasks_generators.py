@@ -266,3 +266,36 @@ def test_long_contexts_hit_their_length():
     ep = generate("qa2", 131072, 1)
     assert abs(ep.n_tokens() - 131072) <= 0.02 * 131072
     check_episode(ep, "qa2")
+
+
+def test_pseudo_words_use_every_letter_and_are_never_english_of_the_project():
+    import random
+    from atommem.tasks.vocab import _COMMON_WORDS, pseudo_word
+    words = [pseudo_word(random.Random(seed)) for seed in range(3000)]
+    assert set("".join(words)) == set("abcdefghijklmnopqrstuvwxyz")
+    assert all(w.isalpha() and w.islower() and len(w) >= 4 for w in words)
+    assert not set(words) & _COMMON_WORDS and {"the", "valley", "where"} <= _COMMON_WORDS
+    assert len(set(words)) > 2900
+
+
+@pytest.mark.parametrize("family", ["qa1", "qa2", "qa3"])
+def test_published_style_bAbI_files_read_back_with_the_right_answers(tmp_path, family):
+    from atommem.tasks.babi import read_babi
+    from atommem.tasks.babi_style import PUBLISHED_OBJECTS, PUBLISHED_PEOPLE, PUBLISHED_PLACES, babi_style_text
+    text = babi_style_text(family, 40, seed=7)
+    assert text == babi_style_text(family, 40, seed=7) and text != babi_style_text(family, 40, seed=8)
+    assert " went back to " in text and (family == "qa1" or " there." in text)   # the published phrasing
+    path = tmp_path / f"{family}.txt"
+    path.write_text(text)
+    episodes = read_babi(path, target_tokens=300, seed=5)
+    assert len(episodes) == 40
+    words = set(PUBLISHED_PEOPLE) | set(PUBLISHED_PLACES) | set(PUBLISHED_OBJECTS)
+    for ep in episodes:
+        facts = [f.replace(" went back to", " went to").replace(" there.", ".") for f in ep.facts()]
+        assert all(set(re.findall(r"[A-Z][a-z]+|(?<= the )[a-z]+", f)) <= words for f in facts)
+        q = ep.questions[0]
+        assert solve(family, facts, q.text) == q.answer
+        subject = re.match(r"Where (?:is|was) (?:the )?(\w+)", q.text).group(1)
+        assert all(ep.is_fact[i] for i in q.support) and any(subject in ep.sentences[i] for i in q.support)
+    with pytest.raises(ValueError, match="qa1, qa2, qa3"):
+        babi_style_text("qa4", 2)

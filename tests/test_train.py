@@ -440,3 +440,20 @@ def test_grpo_with_a_pool_resumes_where_it_stopped(tmp_path, smoke_data, monkeyp
     assert straight_pools[0] and used and all(used[it] == straight_pools[it] for it in used)
     screens = [m for m in read_metrics(tmp_path / "b.jsonl") if "pool_tasks" in m]
     assert len(screens) == 1, "the resumed run takes its pool from the checkpoint, it does not screen again"
+
+
+def test_write_penalty_prices_wrong_steps_in_every_group(monkeypatch):
+    from types import SimpleNamespace as NS
+    import rl.grpo as grpo
+
+    def step(i):
+        return NS(action=NS(obs_ids=[1], action_ids=[i], logprobs=[-0.5]))
+
+    trajs = [NS(reward=r, steps=[step(0), step(1)], wrong=w)
+             for r, w in ((1.0, [0, 0]), (0.0, [0, 1]), (1.0, [0, 2]), (1.0, [0, 0]))]
+    monkeypatch.setattr(grpo, "wrong_writes", lambda t: t.wrong)
+    rows, _, skipped, _ = grpo.rows_from(trajs, [0, 0, 1, 1], TrainConfig(rl_write_penalty=0.25))
+    assert skipped == 1   # group 1 is all-equal: only its wrong step is a row, with the penalty alone
+    assert [(r.action_ids[0], r.advantage) for r in rows] == [(0, 0.5), (1, 0.5), (0, -0.5), (1, -0.75), (1, -0.5)]
+    rows, _, _, _ = grpo.rows_from(trajs, [0, 0, 1, 1], TrainConfig())
+    assert [r.advantage for r in rows] == [0.5, 0.5, -0.5, -0.5]

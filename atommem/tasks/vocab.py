@@ -13,6 +13,9 @@ Run `python -m atommem.tasks.vocab` to print the list sizes.
 from __future__ import annotations
 
 import random
+import re
+
+from atommem.tasks.filler import TEMPLATES, WORDS
 
 PEOPLE = (
     "Amara", "Bastian", "Celeste", "Dorian", "Elowen", "Fabian", "Greta", "Hugo", "Ingrid", "Jasper",
@@ -64,16 +67,44 @@ def forbidden_background_words() -> frozenset[str]:
 assert not set(PLACES) & set(OBJECTS), "a word is both a place and an object"
 assert len(set(PEOPLE)) == len(PEOPLE) and len(set(PLACES)) == len(PLACES) and len(set(OBJECTS)) == len(OBJECTS)
 
-_ONSETS = "bdfgklmnprstvz"
-_VOWELS = "aeiou"
+# Pieces of fresh pseudo-words. Every letter of the alphabet, common clusters, digraphs and codas all occur, so every
+# letter shape a user's file may use (`John`, `Sandra`, `Xavier`) has been copied in training; a generator of
+# plain consonant-vowel syllables over 14 consonants left a policy unable to copy `Mary` or `John` (0.38 exact match
+# on bAbI qa1 against 1.00 on its own qa1).
+_ONSETS = tuple("bcdfghjklmnprstvwxyz")
+_CLUSTERS = ("bl", "br", "ch", "cl", "cr", "dr", "fl", "fr", "gl", "gr", "kn", "ph", "pl", "pr", "qu", "sc", "sh",
+             "sk", "sl", "sm", "sn", "sp", "st", "sw", "th", "tr", "tw", "wh")
+_VOWELS = tuple("aeiouy")
+_DIGRAPHS = ("ai", "au", "ea", "ee", "ei", "ia", "ie", "io", "oa", "oo", "ou", "ue")
+_CODAS = tuple("bcdfgklmnprstxz") + ("ck", "ld", "ll", "lt", "mp", "nd", "ng", "nk", "nn", "nt", "rd", "rk", "rn",
+                                    "rt", "sh", "ss", "st", "th")
 
 
-def pseudo_word(rng, syllables: tuple[int, int] = (2, 3)) -> str:
-    """A pronounceable made-up word (`tamoriv`, `kesu`): 2-3 consonant-vowel syllables, sometimes a final consonant.
-    About a million of them, so a policy that meets one must copy it from the text: it cannot have memorised it."""
-    word = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(rng.randint(*syllables)))
-    return word + rng.choice(_ONSETS) if rng.random() < 0.5 else word
+def pseudo_word(rng, syllables: tuple[int, int] = (1, 3)) -> str:
+    """A pronounceable made-up word (`tamoriv`, `Shandrek`, `quoyel`) of at least four letters: 1-3 syllables, each
+    an onset (a single consonant, often; a cluster, sometimes; none, rarely) and a vowel or digraph, sometimes a
+    final coda. Hundreds of millions of them, so a policy that meets one must copy it from the text."""
+    while True:
+        parts = []
+        for i in range(rng.randint(*syllables)):
+            r = rng.random()
+            if r < 0.2:
+                parts.append(rng.choice(_CLUSTERS))
+            elif r < 0.9 or i > 0:
+                parts.append(rng.choice(_ONSETS))
+            parts.append(rng.choice(_DIGRAPHS) if rng.random() < 0.2 else rng.choice(_VOWELS))
+        if rng.random() < 0.5:
+            parts.append(rng.choice(_CODAS))
+        word = "".join(parts)
+        if len(word) >= 4 and word not in _COMMON_WORDS:
+            return word
 
+
+# English words a pseudo-word must never be: the background grammar's and the templates' own words.
+_COMMON_WORDS = frozenset(_w.lower() for _w in re.findall(r"[A-Za-z]+", " ".join(
+    list(TEMPLATES) + [w for words in WORDS.values() for w in words]
+    + ["where", "was", "before", "after", "the", "what", "does", "which", "value", "holds", "have", "with", "that",
+       "this", "then", "there", "into", "from", "went", "back", "over", "under", "empty", "none", "nothing"])))
 
 _CURATED_LOWER = frozenset(w.lower() for w in PEOPLE + PLACES + OBJECTS) | RESERVED_WORDS | BABI_WORDS
 
