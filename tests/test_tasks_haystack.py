@@ -8,6 +8,7 @@ import re
 import pytest
 
 from atommem.tasks.episode import count_tokens
+from atommem.tasks.events import parse_fact, parse_question
 from atommem.tasks.haystack import Haystack, HaystackError, assemble, default_fact_count
 from atommem.tasks.registry import generate
 from atommem.tasks.vocab import forbidden_background_words
@@ -25,9 +26,12 @@ def test_filler_avoids_every_reserved_word():
     sentences = Haystack().sample(random.Random(0), 5000)
     words = {w.lower() for s in sentences for w in re.findall(r"\w+", s)}
     assert not words & forbidden
-    assert not any("?" in s for s in sentences)
+    assert not any(parse_fact(s) or parse_question(s) for s in sentences)
     assert len(set(sentences)) > 2500, "the filler should not repeat itself much"
-    assert all(s[0].isupper() and s[-1] == "." for s in sentences)
+    assert all((s[0].isupper() or s[0].isdigit() or s[0] in "([\"") and s[-1] in ".?!:;" for s in sentences)
+    prose = [s for s in sentences if not s.endswith(".") or "," in s]     # about half are free-form (prose.py)
+    assert 0.35 < len(prose) / len(sentences) < 0.65
+    assert {w for s in prose for w in re.findall(r"\d+|[A-Z]{2,}", s)}   # numbers and acronyms occur
 
 
 def test_user_text_is_split_filtered_and_read_in_order(tmp_path):
