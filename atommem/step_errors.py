@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 
 from atommem.agent import AgentConfig, Step, Trajectory, run_episodes
 from atommem.ops import Create, Update
-from atommem.tasks.events import parse_fact
-from atommem.teacher import TeacherPolicy
+from atommem.teacher import TeacherPolicy, chunk_events
 from atommem.world_state import apply_event, parse_entry
 
 
@@ -39,9 +38,8 @@ def wrong_writes(traj: Trajectory) -> list[int]:
                 else:
                     last[entry[0]] = (t, entry[1])
         if step.advanced:
-            for text, is_fact in zip(step.observation.chunk, step.observation.chunk_is_fact):
-                ev = parse_fact(text) if is_fact else None
-                state = apply_event(state, ev) if ev is not None else state
+            for ev in chunk_events(step.observation):
+                state = apply_event(state, ev)
             for key, (writer, value) in last.items():
                 out[writer] += state.get(key) != value
             last = {}

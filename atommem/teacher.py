@@ -29,7 +29,8 @@ from atommem.world_state import (answer_from, apply_event, format_entry, parse_s
 SCRATCH_SEP = "; "
 
 
-def _chunk_events(obs: Observation) -> list:
+def chunk_events(obs: Observation) -> list:
+    """The parsed facts of the observation's chunk, in order."""
     events = []
     for text, is_fact in zip(obs.chunk, obs.chunk_is_fact):
         ev = parse_fact(text) if is_fact else None
@@ -94,7 +95,7 @@ def _locate(groups: list[list], query: str) -> tuple[int, int]:
 
 
 def _read_phase_store(obs: Observation) -> list:
-    groups = _groups(_chunk_events(obs))
+    groups = _groups(chunk_events(obs))
     if not groups:
         return []
     g, done = _locate(groups, obs.query)
@@ -118,7 +119,7 @@ def _scratch_state(scratch: str) -> dict[str, str]:
 
 
 def _read_phase_scratch(obs: Observation) -> list:
-    events = _chunk_events(obs)
+    events = chunk_events(obs)
     if not events and not (obs.rewrite and obs.scratch):
         return []
     state = _scratch_state(obs.scratch)

@@ -181,19 +181,21 @@ def episode_reward(traj, kind: str) -> float:
     return sum(scores) / len(scores) if scores else 0.0
 
 
-def rows_from(trajectories, groups, cfg):
+def rows_from(trajectories, groups, cfg, wrong: list[list[int]] | None = None):
     """(rows of the informative groups, rewards, skipped groups, sure rows left out). With rl_write_penalty p > 0,
     a step that leaves n wrong entries (atommem.step_errors.wrong_writes) has p * n taken off its advantage, and
-    such steps are rows even in a skipped group."""
+    such steps are rows even in a skipped group (`wrong`: each trajectory's wrong_writes, if already counted)."""
     rewards = torch.tensor([episode_reward(t, cfg.rl_reward) for t in trajectories], dtype=torch.float32)
     adv, valid = group_advantages(rewards, torch.tensor(groups), cfg.normalize_std)
     sure = math.log(cfg.rl_sure_prob) if cfg.rl_sure_prob > 0 else math.inf
     rows, n_sure = [], 0
-    for traj, a, ok in zip(trajectories, adv.tolist(), valid.tolist()):
+    if cfg.rl_write_penalty > 0 and wrong is None:
+        wrong = [wrong_writes(t) for t in trajectories]
+    for i, (traj, a, ok) in enumerate(zip(trajectories, adv.tolist(), valid.tolist())):
         if not ok and cfg.rl_write_penalty <= 0:
             continue
-        wrong = wrong_writes(traj) if cfg.rl_write_penalty > 0 else [0] * len(traj.steps)
-        for s, w in zip(traj.steps, wrong):
+        step_wrong = wrong[i] if cfg.rl_write_penalty > 0 else [0] * len(traj.steps)
+        for s, w in zip(traj.steps, step_wrong):
             if not s.action.action_ids or not (ok or w):
                 continue
             if min(s.action.logprobs) >= sure:  # every token all but certain: next to no gradient
@@ -309,12 +311,13 @@ def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = Fa
         families = task_families(cfg, it, seen)
         trajs, groups = rollout_batch(cfg, model, tok, it, families, pool)
         t_roll = time.time() - t0
-        rows, rewards, skipped, n_sure = rows_from(trajs, groups, cfg)
+        wrong = [wrong_writes(t) for t in trajs]
+        rows, rewards, skipped, n_sure = rows_from(trajs, groups, cfg, wrong)
         _count_groups(seen, families, rewards.tolist(), groups)
         metrics = {"reward": rewards.mean().item(), "skipped_groups": skipped, "rows": len(rows),
                    "sure_rows": n_sure,
                    "rollout_s": t_roll, "agent_steps_per_s": sum(len(t.steps) for t in trajs) / t_roll,
-                   "wrong_writes": sum(sum(wrong_writes(t)) for t in trajs) / len(trajs)}
+                   "wrong_writes": sum(map(sum, wrong)) / len(trajs)}
         if cfg.rl_reward != "exact":
             metrics["reward/exact"] = sum(t.reward for t in trajs) / len(trajs)
         for key in trajs[0].stats:
