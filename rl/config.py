@@ -135,6 +135,11 @@ class TrainConfig:
                                        # agent leaves the chunk (rl/grpo.py rows_from), in every group; measured
                                        # from one SFT policy (0.938): 0.5 at lr 1 0.936, 1 at lr 3 0.773
                                        # (bench/RESULTS.md, twentieth round)
+    rl_answer_tasks: int = 0           # > 0: each iteration also runs this many fresh tasks greedily and answers
+                                       # each question's final answer step group_size times (rl/answer_branch.py);
+                                       # the informative groups' rows join the update beyond rl_max_rows;
+                                       # measured at 48 from one SFT policy (0.936): 0.938, as without it
+                                       # (1-6 informative groups of 44-48; bench/RESULTS.md, 21st round)
     rl_microbatch: int = 64
     max_action_tokens: int = 160       # a longer teacher action would be cut in SFT and at evaluation (longest 134)
 

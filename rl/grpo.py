@@ -34,7 +34,9 @@ iteration's tasks come from those it fails (screen_pool; the pool is saved with 
 greedy policy solves almost never gives a group whose rewards differ; with `rl_write_penalty` p > 0, a step whose
 entries are wrong when the agent leaves its chunk (atommem.step_errors.wrong_writes: the true state replayed from
 the episode's facts, a reward the environment can compute, no teacher involved) has p per wrong entry taken off
-its advantage, in every group, informative or not: a step-level signal where the answer's reward is all-equal.
+its advantage, in every group, informative or not: a step-level signal where the answer's reward is all-equal;
+with `rl_answer_tasks` n > 0, n more fresh tasks per iteration run greedily and each question's answer step is
+answered group_size times (rl/answer_branch.py), a one-step branch where a whole episode is the paper's group.
 Data-parallel (rl/distributed.py): each process rolls out whole groups of its share of the tasks, keeps rows of its
 own groups, and divides its token loss by the global token count; the summed gradients are the one-process ones
 (with `rl_minibatches` > 1, each process slices its own rows, so the slices differ from one process's).
@@ -57,6 +59,7 @@ from atommem.tasks.registry import generate
 from atommem.tasks.scoring import partial_score
 from rl import distributed as dist
 from rl.advantages import group_advantages
+from rl.answer_branch import answer_groups
 from rl.batching import action_logprobs, collate
 from rl.data import agent_config, haystack_of, training_seed
 from rl.losses import entropy_bonus, kl_k3, ppo_clip_loss
@@ -222,7 +225,8 @@ def _count_groups(seen: dict, families: list[str], rewards: list[float], groups)
 
 
 # over processes; the rest: means
-SUMMED = ("skipped_groups", "rows", "sure_rows", "agent_steps_per_s", "tokens_per_s")
+SUMMED = ("skipped_groups", "rows", "sure_rows", "agent_steps_per_s", "tokens_per_s", "answer_states",
+          "answer_groups_informative", "answer_rows")
 
 
 def _pad(values: list[list[float]], A: int) -> torch.Tensor:
@@ -322,10 +326,15 @@ def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = Fa
             metrics["reward/exact"] = sum(t.reward for t in trajs) / len(trajs)
         for key in trajs[0].stats:
             metrics[key] = sum(t.stats[key] for t in trajs) / len(trajs)
+        answer_rows = []
+        if cfg.rl_answer_tasks > 0:                   # rl/answer_branch.py: its rows come on top of the quota
+            raw, answer_stats = answer_groups(cfg, model, tok, it, list(dist.shard(range(cfg.rl_answer_tasks))))
+            answer_rows = [RLRow(*r) for r in raw]
+            metrics.update(answer_stats, answer_rows=len(answer_rows))
         counts = dist.all_gather_ints(len(rows))
-        if sum(counts):
+        if sum(counts) or sum(dist.all_gather_ints(len(answer_rows))):
             random.Random(f"rows-{cfg.seed}-{it}").shuffle(rows)   # a function of the iteration: resumable
-            rows = rows[: dist.row_quota(counts, cfg.rl_max_rows)]
+            rows = rows[: dist.row_quota(counts, cfg.rl_max_rows)] + answer_rows
             model.train()
             t1 = time.time()
             metrics.update(policy_update(cfg, model, ref_model, opt, rows))
