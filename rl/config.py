@@ -122,7 +122,8 @@ class TrainConfig:
                                        # of its names (atommem/tasks/scoring.py partial_score), so rollouts that
                                        # misspell one name of six and those that miss three differ
     rl_tokens: int = 0                 # GRPO tasks' context length (drawn between half and all of it);
-                                       # 0: train_tokens
+                                       # 0: train_tokens; measured at 2048 from one SFT policy (0.936): 0.933
+                                       # (bench/RESULTS.md, twenty-first round)
     rl_screen: int = 1                 # > 1: each GRPO task is the one of this many fresh candidates that the
                                        # greedy policy scores lowest (rl/grpo.py rollout_batch)
     rl_pool: int = 0                   # > 0: screen this many fresh training tasks with the greedy policy once,
