@@ -8,7 +8,9 @@ observation repeats names and codes, so predicting it trains the copying that th
 steps: weight 0 -> 0.33 mean exact match, 0.5 -> 0.46, 1.0 -> 0.51, the default). With `cpu_bf16` the forward pass
 runs in bf16 autocast on a CPU with native bf16 (weights, gradients and optimizer stay fp32). With
 `decision_weight` != 1 the action tokens that choose an operation (its opening tag, or the end of the action) weigh
-that much in the action loss. AdamW, linear warmup then cosine decay to min_lr_ratio, gradient clipping.
+that much in the action loss. AdamW, linear warmup then cosine decay to min_lr_ratio, gradient clipping. With
+`sft_ema` = d > 0 an exponential moving average of the weights, ema <- d * ema + (1 - d) * theta after every step, is
+kept beside them (and in every checkpoint, under "ema." names) and becomes the SFT policy at the end.
 Batches are drawn from length-sorted pools (little padding), in an order fixed by (seed, epoch), so a resumed run
 replays exactly the batches an uninterrupted one would see.
 Data-parallel (rl/distributed.py): each process takes its slice of every global batch and divides by the batch's
@@ -65,9 +67,12 @@ def run_sft(cfg, model, rows, ckpt_dir, logger, evaluate=None, resume: bool = Fa
     ids weighted by cfg.decision_weight in the action loss."""
     opt = make_optimizer(model, cfg.sft_lr, cfg.weight_decay)
     step, epoch, cursor = 0, 0, 0
+    ema = WeightAverage(model, cfg.sft_ema) if cfg.sft_ema > 0 else None
     last = latest_checkpoint(ckpt_dir) if resume else None
     if last is not None:
         tensors, loop = load_train_state(last, opt)
+        if ema is not None:
+            tensors = ema.load(tensors)
         model.load_state_dict(tensors)
         step, epoch, cursor = loop["step"], loop["epoch"], loop["cursor"]
     batches = length_batches(rows, cfg.sft_batch, random.Random(cfg.seed * 1000 + epoch))
@@ -92,6 +97,8 @@ def run_sft(cfg, model, rows, ckpt_dir, logger, evaluate=None, resume: bool = Fa
         dist.sum_gradients(model)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
         opt.step()
+        if ema is not None:
+            ema.update(model)
         step += 1
         tokens += n_tok
         bar.update(1)
@@ -106,12 +113,54 @@ def run_sft(cfg, model, rows, ckpt_dir, logger, evaluate=None, resume: bool = Fa
             logger.log("sft", step, **metrics)
             bar.write(f"sft step {step}: " + " ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
         if (step % cfg.ckpt_every == 0 or step == cfg.sft_steps) and dist.is_main():
-            save_checkpoint(ckpt_dir, step, model_tensors=model.state_dict(), optimizer=opt,
+            tensors = model.state_dict() if ema is None else {**model.state_dict(), **ema.tensors()}
+            save_checkpoint(ckpt_dir, step, model_tensors=tensors, optimizer=opt,
                             loop_state={"stage": "sft", "step": step, "epoch": epoch, "cursor": cursor})
     bar.close()
     dist.barrier()
     model.eval()
+    if ema is not None:
+        ema.copy_to(model)
+        if evaluate is not None and dist.is_main():
+            metrics = evaluate(model)
+            logger.log("sft", step, **{f"ema/{k}": v for k, v in metrics.items()})
+            bar.write("sft ema weights: " + " ".join(f"{k}={v:.3f}" for k, v in metrics.items()))
     return model
+
+
+class WeightAverage:
+    """An exponential moving average of a model's parameters (fp32 copies, updated in place)."""
+
+    PREFIX = "ema."
+
+    def __init__(self, model, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"sft_ema must lie in (0, 1), got {decay}")
+        self.decay = decay
+        self.avg = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    @torch.no_grad()
+    def update(self, model) -> None:
+        names = list(self.avg)
+        params = dict(model.named_parameters())
+        torch._foreach_lerp_([self.avg[n] for n in names], [params[n].detach() for n in names], 1.0 - self.decay)
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {self.PREFIX + n: t for n, t in self.avg.items()}
+
+    def load(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Take the averages out of a checkpoint's tensors; returns the model's own."""
+        missing = [n for n in self.avg if self.PREFIX + n not in tensors]
+        if missing:
+            raise ValueError("the checkpoint holds no weight average (sft_ema was 0 when it was written)")
+        for n in self.avg:
+            self.avg[n].copy_(tensors[self.PREFIX + n])
+        return {k: v for k, v in tensors.items() if not k.startswith(self.PREFIX)}
+
+    @torch.no_grad()
+    def copy_to(self, model) -> None:
+        for n, p in model.named_parameters():
+            p.copy_(self.avg[n])
 
 
 def _batch_loss(model, batch, obs_weight: float = 0.0, decision_ids=None, decision_weight: float = 1.0,

@@ -9,7 +9,7 @@ from atommem.model_policy import load_policy
 from rl.config import TrainConfig
 from rl.metrics import MetricsLogger, read_metrics
 from rl.pipeline import build_model, train
-from rl.sft import NonFiniteLoss, run_sft
+from rl.sft import NonFiniteLoss, WeightAverage, run_sft
 from rl.train_state import is_complete, latest_checkpoint
 
 pytestmark = pytest.mark.usefixtures("reference_kernels")
@@ -32,6 +32,19 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     assert (tmp_path / "run" / "results.md").read_text().count("|") > 10
 
 
+class _CrashAt(MetricsLogger):
+    """A logger that kills the run when asked to log step `at` or later."""
+
+    def __init__(self, at, path):
+        super().__init__(path)
+        self.at = at
+
+    def log(self, stage, step, **values):
+        if step >= self.at:
+            raise KeyboardInterrupt("killed")
+        return super().log(stage, step, **values)
+
+
 def _weights(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
@@ -41,22 +54,56 @@ def test_resume_equals_uninterrupted(tmp_path, smoke_data):
     straight = build_model(cfg, tok.vocab_size)
     run_sft(cfg, straight, rows, tmp_path / "a", MetricsLogger(tmp_path / "a.jsonl"), progress=False)
 
-    class Crash(MetricsLogger):
-        def log(self, stage, step, **values):
-            if step >= 20:
-                raise KeyboardInterrupt("killed")
-            return super().log(stage, step, **values)
-
     cfg_long = TrainConfig.preset_named("smoke", sft_steps=20, ckpt_every=10, eval_every=1000)
     interrupted = build_model(cfg_long, tok.vocab_size)
     with pytest.raises(KeyboardInterrupt):
-        run_sft(cfg_long, interrupted, rows, tmp_path / "b", Crash(tmp_path / "b.jsonl"), progress=False)
+        run_sft(cfg_long, interrupted, rows, tmp_path / "b", _CrashAt(20, tmp_path / "b.jsonl"), progress=False)
     assert latest_checkpoint(tmp_path / "b").name.endswith("10")
     resumed = build_model(cfg_long, tok.vocab_size)
     run_sft(cfg_long, resumed, rows, tmp_path / "b", MetricsLogger(tmp_path / "b.jsonl"), resume=True,
             progress=False)
     a, b = _weights(straight), _weights(resumed)
     assert all(torch.equal(a[k], b[k]) for k in a), "a resumed run must end where an uninterrupted one does"
+
+
+def test_weight_average_follows_its_recurrence():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    first = {n: p.detach().double().clone() for n, p in model.named_parameters()}
+    avg = WeightAverage(model, 0.75)
+    expected = dict(first)
+    for _ in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        avg.update(model)
+        expected = {n: 0.75 * expected[n] + 0.25 * p.detach().double() for n, p in model.named_parameters()}
+    for n, t in avg.tensors().items():
+        assert torch.allclose(t.double(), expected[n.removeprefix("ema.")], atol=1e-6)
+    avg.copy_to(model)
+    assert all(torch.allclose(p.double(), expected[n], atol=1e-6) for n, p in model.named_parameters())
+    with pytest.raises(ValueError, match="no weight average"):
+        WeightAverage(model, 0.5).load(dict(model.state_dict()))
+
+
+def test_sft_ema_is_the_policy_and_resumes_exactly(tmp_path, smoke_data):
+    _, tok, rows = smoke_data
+    cfg = TrainConfig.preset_named("smoke", sft_steps=20, ckpt_every=10, eval_every=1000, sft_ema=0.8)
+    straight = build_model(cfg, tok.vocab_size)
+    run_sft(cfg, straight, rows, tmp_path / "a", MetricsLogger(tmp_path / "a.jsonl"), progress=False)
+    from safetensors.torch import load_file
+    saved = load_file(str(latest_checkpoint(tmp_path / "a") / "model.safetensors"))
+    final = _weights(straight)
+    assert all(torch.equal(final[k], saved["ema." + k]) for k, _ in straight.named_parameters())
+    assert any(not torch.equal(final[k], saved[k]) for k, _ in straight.named_parameters()), \
+        "the policy is the average, not the last step's weights"
+    with pytest.raises(KeyboardInterrupt):
+        run_sft(cfg, build_model(cfg, tok.vocab_size), rows, tmp_path / "b", _CrashAt(15, tmp_path / "b.jsonl"),
+                progress=False)
+    resumed = build_model(cfg, tok.vocab_size)
+    run_sft(cfg, resumed, rows, tmp_path / "b", MetricsLogger(tmp_path / "b.jsonl"), resume=True, progress=False)
+    b = _weights(resumed)
+    assert all(torch.equal(final[k], b[k]) for k in final), "a resumed run ends on the same average"
 
 
 def test_nan_stops_the_run_and_keeps_the_last_checkpoint(tmp_path, smoke_data):
@@ -421,16 +468,10 @@ def test_grpo_with_a_pool_resumes_where_it_stopped(tmp_path, smoke_data, monkeyp
     pool_log = [m for m in read_metrics(tmp_path / "a.jsonl") if "pool_tasks" in m]
     assert len(pool_log) == 1 and 0 <= pool_log[0]["pool_tasks"] <= 6
 
-    class Crash(MetricsLogger):
-        def log(self, stage, step, **values):
-            if step >= 3:
-                raise KeyboardInterrupt("killed")
-            return super().log(stage, step, **values)
-
     straight_pools = dict(used)
     used.clear()
     with pytest.raises(KeyboardInterrupt):
-        run_grpo(cfg, build_model(cfg, tok.vocab_size), tok, tmp_path / "b", Crash(tmp_path / "b.jsonl"),
+        run_grpo(cfg, build_model(cfg, tok.vocab_size), tok, tmp_path / "b", _CrashAt(3, tmp_path / "b.jsonl"),
                  progress=False)
     used.clear()
     resumed = run_grpo(cfg, build_model(cfg, tok.vocab_size), tok, tmp_path / "b",
