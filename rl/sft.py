@@ -129,7 +129,7 @@ def run_sft(cfg, model, rows, ckpt_dir, logger, evaluate=None, resume: bool = Fa
 
 
 class WeightAverage:
-    """An exponential moving average of a model's parameters (fp32 copies, updated in place)."""
+    """An exponential moving average of a model's parameters (copies, updated in place after each step)."""
 
     PREFIX = "ema."
 
@@ -138,23 +138,21 @@ class WeightAverage:
             raise ValueError(f"sft_ema must lie in (0, 1), got {decay}")
         self.decay = decay
         self.avg = {n: p.detach().clone() for n, p in model.named_parameters()}
+        self._slots = list(self.avg.values())      # in the order of model.parameters()
 
     @torch.no_grad()
     def update(self, model) -> None:
-        names = list(self.avg)
-        params = dict(model.named_parameters())
-        torch._foreach_lerp_([self.avg[n] for n in names], [params[n].detach() for n in names], 1.0 - self.decay)
+        torch._foreach_lerp_(self._slots, [p.detach() for p in model.parameters()], 1.0 - self.decay)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         return {self.PREFIX + n: t for n, t in self.avg.items()}
 
     def load(self, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Take the averages out of a checkpoint's tensors; returns the model's own."""
-        missing = [n for n in self.avg if self.PREFIX + n not in tensors]
-        if missing:
+        if any(self.PREFIX + n not in tensors for n in self.avg):
             raise ValueError("the checkpoint holds no weight average (sft_ema was 0 when it was written)")
-        for n in self.avg:
-            self.avg[n].copy_(tensors[self.PREFIX + n])
+        for n, t in self.avg.items():
+            t.copy_(tensors[self.PREFIX + n])
         return {k: v for k, v in tensors.items() if not k.startswith(self.PREFIX)}
 
     @torch.no_grad()
