@@ -34,8 +34,9 @@ def train(preset, workflow, stage, out_dir, resume, seed, sft_steps, rl_iters, f
           settings, no_progress):
     """Train a memory policy end to end and compare SFT, SFT+GRPO and the scripted teacher.
 
-    Writes the run into --out (checkpoints, metrics.jsonl, plots, results.md) and points runs/latest at the
-    final policy, which `atommem-cli eval` and `atommem-cli chat` use by default.
+    Writes the run into --out (checkpoints, metrics.jsonl, plots, results.md) and points a `latest` link beside
+    it (runs/latest for any --out under runs/) at the final policy, which `atommem-cli eval` and `atommem-cli chat`
+    use by default.
     """
     overrides = {"workflow": workflow}
     if seed is not None:

@@ -9,7 +9,7 @@ Run directory layout (every file written atomically; `--resume` continues from t
     policy_sft/            the SFT policy (model + tokenizer + agent settings), usable by eval and chat
     policy/                the final policy (after GRPO)
     results.md, results.json, accuracy.png, plots/*.png
-and `runs/latest` points at the run's `policy/`.
+and a `latest` link beside the run (`runs/latest` for a run under runs/) points at the run's `policy/`.
 Under torchrun (rl/ddp_train.py, rl/distributed.py) every process prepares the same data and trains its share;
 only rank 0 writes any of these files and runs the final evaluation.
 """
