@@ -75,6 +75,10 @@ class TrainConfig:
                                        # facts; about 8% of the writes) appear this many times; measured:
                                        # qa1-qa3 writes wrong teacher-forced (mostly that read left out)
                                        # 10-21% -> 5-13% (bench/RESULTS.md, eleventh round)
+    carry_repeat: int = 1              # rows that create an arrival entry (`football kitchen: garden`, a move by
+                                       # someone carrying an object) appear this many times; measured at 3, seed 0:
+                                       # qa3 updates wrong teacher-forced 15% -> 7%, but the 450-episode table
+                                       # 0.944 -> 0.942 (bench/RESULTS.md, twenty-third round): off until more seeds
     list_answer_repeat: int = 1        # rows that answer with a list of 3 or more items (vt) appear this many times;
                                        # vt's answer errors are mostly a name copied twice and the next entry's
                                        # skipped (`MZKFY MZKFY` for `MZKFY MKSAS`); measured at 4, seeds 0 / 1:

@@ -128,7 +128,8 @@ def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], s
     store (create, update, delete: where the policy errs most) repeated write_repeat times, and steps that write
     and then read the next fact's key (a chunk with more facts: the rare continuation after a write, which the
     policy most often cuts short) chain_repeat times; answers that list three or more items (vt's chains, copied
-    entry by entry from the shown memory) list_answer_repeat times."""
+    entry by entry from the shown memory) list_answer_repeat times; steps that create an arrival entry (a key of two
+    words, `football kitchen`: a move by someone carrying an object) carry_repeat times."""
     rng = random.Random(seed)
     end = tok.token_id(END_TOKEN)
     room = cfg.max_seq_len - cfg.max_action_tokens
@@ -144,8 +145,9 @@ def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], s
             writes = any(isinstance(op, (Create, Update, Delete)) for op in step.ops)
             chains = writes and isinstance(step.ops[-1], Read)
             lists = any(isinstance(op, Answer) and len(op.text.split()) >= 3 for op in step.ops)
+            carries = any(isinstance(op, Create) and " " in op.text.partition(":")[0].strip() for op in step.ops)
             rows += [row] * max(cfg.write_repeat if writes else 1, cfg.chain_repeat if chains else 1,
-                                cfg.list_answer_repeat if lists else 1)
+                                cfg.list_answer_repeat if lists else 1, cfg.carry_repeat if carries else 1)
     return rows
 
 

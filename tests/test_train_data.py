@@ -135,3 +135,24 @@ def test_training_questions_and_focus_reach_the_teacher_rows():
     reads_only = teacher_trajectories(TrainConfig.preset_named("smoke", families=("qa3", "vt"), focus=True,
                                                                answer_focus=False), episodes)
     assert not any("<focus>" in s.text for t in reads_only for s in t.steps if s.phase == "answer")
+
+
+def test_rows_that_create_an_arrival_entry_repeat_carry_repeat_times():
+    cfg = TrainConfig.preset_named("smoke", families=("qa3", "kv"), chain_repeat=1)
+    trajs = teacher_trajectories(cfg, training_episodes(cfg, 16, stream=1))
+    tok = train_tokenizer(cfg, trajs)
+    once = sft_rows(cfg, tok, trajs)
+    thrice = sft_rows(dataclasses.replace(cfg, carry_repeat=3), tok, trajs)
+    opening, closing = tok.token_id("<create>"), tok.token_id("</create>")
+
+    def created_keys(row):  # the keys of the entries the row's action creates
+        ids, keys = row.action_ids, []
+        for i, t in enumerate(ids):
+            if t == opening:
+                keys.append(tok.decode(ids[i + 1:ids.index(closing, i)]).partition(":")[0].split())
+        return keys
+    carries = [r for r in once if any(len(k) == 2 for k in created_keys(r))]
+    assert carries and any(created_keys(r) and all(len(k) == 1 for k in created_keys(r)) for r in once)
+    assert len(thrice) == len(once) + 2 * len(carries)
+    key = lambda r: (tuple(r.obs_ids), tuple(r.action_ids))  # noqa: E731
+    assert sorted(map(key, thrice)) == sorted(map(key, once + carries + carries))
