@@ -51,37 +51,55 @@ def test_write_rows_repeat_and_the_rest_stay_once():
     assert sorted(map(key, twice)) == sorted(map(key, once + writes))
 
 
-def test_rows_that_write_then_read_the_next_key_repeat_chain_repeat_times():
-    cfg = TrainConfig.preset_named("smoke", chain_repeat=1)
-    trajs = teacher_trajectories(cfg, training_episodes(cfg, 12, stream=1))
+def _repeated_rows(cfg, field, selected):
+    """SFT rows with `field`=1 and =3: the rows `selected(tok, row)` picks must appear three times, the rest once.
+    Returns (tok, rows once, the selected rows) for the caller's own checks."""
+    cfg = dataclasses.replace(cfg, **{field: 1})
+    trajs = teacher_trajectories(cfg, training_episodes(cfg, 16, stream=1))
     tok = train_tokenizer(cfg, trajs)
     once = sft_rows(cfg, tok, trajs)
-    thrice = sft_rows(TrainConfig.preset_named("smoke", chain_repeat=3), tok, trajs)
-    writes = {tok.token_id(t) for t in ("<create>", "<update>", "<delete>")}
-    end, read_end = tok.token_id("<end>"), tok.token_id("</read>")
-    chains = [r for r in once if writes & set(r.action_ids) and r.action_ids[-2:] == [read_end, end]]
-    assert chains and len(chains) < len(once) // 4      # a minority: a write, then the next fact's read
-    assert len(thrice) == len(once) + 2 * len(chains)
+    thrice = sft_rows(dataclasses.replace(cfg, **{field: 3}), tok, trajs)
+    picked = [r for r in once if selected(tok, r)]
+    assert picked and len(thrice) == len(once) + 2 * len(picked)
     key = lambda r: (tuple(r.obs_ids), tuple(r.action_ids))  # noqa: E731
-    assert sorted(map(key, thrice)) == sorted(map(key, once + chains + chains))
+    assert sorted(map(key, thrice)) == sorted(map(key, once + picked + picked))
+    return tok, once, picked
+
+
+def test_rows_that_write_then_read_the_next_key_repeat_chain_repeat_times():
+    def chain(tok, row):
+        writes = {tok.token_id(t) for t in ("<create>", "<update>", "<delete>")}
+        return bool(writes & set(row.action_ids)) and row.action_ids[-2:] == [tok.token_id("</read>"),
+                                                                              tok.token_id("<end>")]
+    _, once, chains = _repeated_rows(TrainConfig.preset_named("smoke"), "chain_repeat", chain)
+    assert len(chains) < len(once) // 4      # a minority: a write, then the next fact's read
+
+
+def _answer_items(tok, row):
+    """How many items the row's answer lists (0: not an answer)."""
+    ids, opening = row.action_ids, tok.token_id("<answer>")
+    if opening not in ids:
+        return 0
+    return len(tok.decode(ids[ids.index(opening) + 1:ids.index(tok.token_id("</answer>"))]).split())
 
 
 def test_answers_that_list_three_or_more_items_repeat_list_answer_repeat_times():
     cfg = TrainConfig.preset_named("smoke", families=("vt", "qa1"), chain_repeat=1)
-    trajs = teacher_trajectories(cfg, training_episodes(cfg, 12, stream=1))
-    tok = train_tokenizer(cfg, trajs)
-    once = sft_rows(cfg, tok, trajs)
-    thrice = sft_rows(dataclasses.replace(cfg, list_answer_repeat=3), tok, trajs)
-    opening, closing = tok.token_id("<answer>"), tok.token_id("</answer>")
+    tok, once, _ = _repeated_rows(cfg, "list_answer_repeat", lambda tok, r: _answer_items(tok, r) >= 3)
+    assert any(0 < _answer_items(tok, r) < 3 for r in once)  # qa1's one-word answers stay once
 
-    def listed(row):  # how many items the row's answer lists (0: not an answer)
-        ids = row.action_ids
-        return len(tok.decode(ids[ids.index(opening) + 1:ids.index(closing)]).split()) if opening in ids else 0
-    lists = [r for r in once if listed(r) >= 3]
-    assert lists and any(0 < listed(r) < 3 for r in once)  # vt's chains, and qa1's one-word answers that stay once
-    assert len(thrice) == len(once) + 2 * len(lists)
-    key = lambda r: (tuple(r.obs_ids), tuple(r.action_ids))  # noqa: E731
-    assert sorted(map(key, thrice)) == sorted(map(key, once + lists + lists))
+
+def _created_keys(tok, row):
+    """The keys, as word lists, of the entries the row's action creates."""
+    ids, opening, closing = row.action_ids, tok.token_id("<create>"), tok.token_id("</create>")
+    return [tok.decode(ids[i + 1:ids.index(closing, i)]).partition(":")[0].split()
+            for i, t in enumerate(ids) if t == opening]
+
+
+def test_rows_that_create_an_arrival_entry_repeat_carry_repeat_times():
+    cfg = TrainConfig.preset_named("smoke", families=("qa3", "kv"), chain_repeat=1)
+    tok, once, _ = _repeated_rows(cfg, "carry_repeat", lambda tok, r: any(len(k) == 2 for k in _created_keys(tok, r)))
+    assert any(_created_keys(tok, r) and all(len(k) == 1 for k in _created_keys(tok, r)) for r in once)
 
 
 @pytest.mark.parametrize("add", [0.0, 0.5])
@@ -135,24 +153,3 @@ def test_training_questions_and_focus_reach_the_teacher_rows():
     reads_only = teacher_trajectories(TrainConfig.preset_named("smoke", families=("qa3", "vt"), focus=True,
                                                                answer_focus=False), episodes)
     assert not any("<focus>" in s.text for t in reads_only for s in t.steps if s.phase == "answer")
-
-
-def test_rows_that_create_an_arrival_entry_repeat_carry_repeat_times():
-    cfg = TrainConfig.preset_named("smoke", families=("qa3", "kv"), chain_repeat=1)
-    trajs = teacher_trajectories(cfg, training_episodes(cfg, 16, stream=1))
-    tok = train_tokenizer(cfg, trajs)
-    once = sft_rows(cfg, tok, trajs)
-    thrice = sft_rows(dataclasses.replace(cfg, carry_repeat=3), tok, trajs)
-    opening, closing = tok.token_id("<create>"), tok.token_id("</create>")
-
-    def created_keys(row):  # the keys of the entries the row's action creates
-        ids, keys = row.action_ids, []
-        for i, t in enumerate(ids):
-            if t == opening:
-                keys.append(tok.decode(ids[i + 1:ids.index(closing, i)]).partition(":")[0].split())
-        return keys
-    carries = [r for r in once if any(len(k) == 2 for k in created_keys(r))]
-    assert carries and any(created_keys(r) and all(len(k) == 1 for k in created_keys(r)) for r in once)
-    assert len(thrice) == len(once) + 2 * len(carries)
-    key = lambda r: (tuple(r.obs_ids), tuple(r.action_ids))  # noqa: E731
-    assert sorted(map(key, thrice)) == sorted(map(key, once + carries + carries))
