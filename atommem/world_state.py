@@ -61,6 +61,12 @@ def arrival_key(obj: str, room: str) -> str:
     return f"{obj} {room}"
 
 
+def is_arrival_entry(text: str) -> bool:
+    """Whether an entry's text is an arrival entry (`football kitchen: garden`: the only keys of two words)."""
+    parsed = parse_entry(text)
+    return parsed is not None and len(parsed[0].split()) == 2
+
+
 def _is_object(value: str) -> bool:
     return "|" in value
 

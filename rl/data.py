@@ -16,6 +16,7 @@ from atommem.observation import END_TOKEN, special_tokens
 from atommem.ops import OP_TAGS, Answer, Create, Delete, Read, Update
 from atommem.tasks.registry import generate
 from atommem.teacher import TeacherPolicy
+from atommem.world_state import is_arrival_entry
 from model.tokenizer import Tokenizer
 from rl.config import TrainConfig
 
@@ -145,7 +146,7 @@ def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], s
             writes = any(isinstance(op, (Create, Update, Delete)) for op in step.ops)
             chains = writes and isinstance(step.ops[-1], Read)
             lists = any(isinstance(op, Answer) and len(op.text.split()) >= 3 for op in step.ops)
-            carries = any(isinstance(op, Create) and " " in op.text.partition(":")[0].strip() for op in step.ops)
+            carries = any(isinstance(op, Create) and is_arrival_entry(op.text) for op in step.ops)
             rows += [row] * max(cfg.write_repeat if writes else 1, cfg.chain_repeat if chains else 1,
                                 cfg.list_answer_repeat if lists else 1, cfg.carry_repeat if carries else 1)
     return rows
