@@ -76,9 +76,10 @@ class TrainConfig:
                                        # qa1-qa3 writes wrong teacher-forced (mostly that read left out)
                                        # 10-21% -> 5-13% (bench/RESULTS.md, eleventh round)
     carry_repeat: int = 1              # rows that create an arrival entry (`football kitchen: garden`, a move by
-                                       # someone carrying an object) appear this many times; measured at 3, seed 0:
-                                       # qa3 updates wrong teacher-forced 15% -> 7%, but the 450-episode table
-                                       # 0.944 -> 0.942 (bench/RESULTS.md, twenty-third round): off until more seeds
+                                       # someone carrying an object) appear this many times; measured at 3: qa3
+                                       # updates wrong teacher-forced 15% -> 7% (seed 0), but the 450-episode
+                                       # table 0.944 -> 0.942 (seed 0) and 0.969 -> 0.924 (seed 1; bench/RESULTS.md,
+                                       # twenty-third and twenty-fourth rounds): off
     list_answer_repeat: int = 1        # rows that answer with a list of 3 or more items (vt) appear this many times;
                                        # vt's answer errors are mostly a name copied twice and the next entry's
                                        # skipped (`MZKFY MZKFY` for `MZKFY MKSAS`); measured at 4, seeds 0 / 1:
