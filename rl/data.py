@@ -124,6 +124,13 @@ def encode_observation(tok: Tokenizer, text: str, room: int) -> list[int]:
     return ids[-room:] if len(ids) > room else ids
 
 
+def step_row(cfg: TrainConfig, tok: Tokenizer, step) -> Row:
+    """A teacher step as the policy would read and write it: the observation (its last tokens if too long) and the
+    action, cut to max_action_tokens with the end token last."""
+    action = tok.encode(step.action.text)[: cfg.max_action_tokens - 1] + [tok.token_id(END_TOKEN)]
+    return Row(encode_observation(tok, step.text, cfg.max_seq_len - cfg.max_action_tokens), action)
+
+
 def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], seed: int = 0) -> list[Row]:
     """One row per teacher step: "nothing to do" steps kept with probability skip_keep, steps that write to the
     store (create, update, delete: where the policy errs most) repeated write_repeat times, and steps that write
@@ -132,8 +139,6 @@ def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], s
     entry by entry from the shown memory) list_answer_repeat times; steps that create an arrival entry (a key of two
     words, `football kitchen`: a move by someone carrying an object) carry_repeat times."""
     rng = random.Random(seed)
-    end = tok.token_id(END_TOKEN)
-    room = cfg.max_seq_len - cfg.max_action_tokens
     rows = []
     for traj in trajectories:
         if traj.reward < 0.5:  # as in the paper: imitate only episodes the teacher got (mostly) right
@@ -141,8 +146,7 @@ def sft_rows(cfg: TrainConfig, tok: Tokenizer, trajectories: list[Trajectory], s
         for step in traj.steps:
             if not step.action.text and rng.random() >= cfg.skip_keep:
                 continue
-            action = tok.encode(step.action.text)[: cfg.max_action_tokens - 1] + [end]
-            row = Row(encode_observation(tok, step.text, room), action)
+            row = step_row(cfg, tok, step)
             writes = any(isinstance(op, (Create, Update, Delete)) for op in step.ops)
             chains = writes and isinstance(step.ops[-1], Read)
             lists = any(isinstance(op, Answer) and len(op.text.split()) >= 3 for op in step.ops)

@@ -36,7 +36,9 @@ entries are wrong when the agent leaves its chunk (atommem.step_errors.wrong_wri
 the episode's facts, a reward the environment can compute, no teacher involved) has p per wrong entry taken off
 its advantage, in every group, informative or not: a step-level signal where the answer's reward is all-equal;
 with `rl_answer_tasks` n > 0, n more fresh tasks per iteration run greedily and each question's answer step is
-answered group_size times (rl/answer_branch.py), a one-step branch where a whole episode is the paper's group.
+answered group_size times (rl/answer_branch.py), a one-step branch where a whole episode is the paper's group;
+with `rl_guide`, the scripted teacher's trajectory of each task joins its group (rl/guide.py), so a group whose
+rollouts all fail still has one success to learn from.
 Data-parallel (rl/distributed.py): each process rolls out whole groups of its share of the tasks, keeps rows of its
 own groups, and divides its token loss by the global token count; the summed gradients are the one-process ones
 (with `rl_minibatches` > 1, each process slices its own rows, so the slices differ from one process's).
@@ -62,6 +64,7 @@ from rl.advantages import group_advantages
 from rl.answer_branch import answer_groups
 from rl.batching import action_logprobs, collate
 from rl.data import agent_config, haystack_of, training_seed
+from rl.guide import guide_trajectories
 from rl.losses import entropy_bonus, kl_k3, ppo_clip_loss
 from rl.sft import check_finite, make_optimizer
 from rl.train_state import latest_checkpoint, load_train_state, save_checkpoint
@@ -73,6 +76,7 @@ class RLRow:
     action_ids: list[int]
     old_logprobs: list[float]
     advantage: float
+    guide: bool = False        # a step of the teacher's trajectory (rl_guide), not of a rollout
 
 
 def task_families(cfg, it: int, seen: dict | None = None) -> list[str]:
@@ -126,7 +130,8 @@ def rollout_batch(cfg, model, tok, it: int, families: list[str] | None = None, p
     """G rollouts of each of rl_tasks fresh training episodes (this process's share of them, whole groups);
     returns (trajectories, group ids). With rl_screen = k > 1, each task is the one of k fresh candidates (same
     family and length) that the greedy policy scores lowest (the first of equals). With a non-empty `pool`
-    (rl_pool, screen_pool), the tasks are the pool's instead of fresh ones."""
+    (rl_pool, screen_pool), the tasks are the pool's instead of fresh ones. With rl_guide, the teacher's
+    trajectories of the tasks it solves follow the rollouts, one per group at most (rl/guide.py)."""
     task_it = 0 if cfg.rl_fixed_tasks else it      # rl_fixed_tasks: iteration 0's tasks, sampled afresh
     rng = random.Random(cfg.seed * 7 + task_it)
     hay = haystack_of(cfg)
@@ -162,7 +167,13 @@ def rollout_batch(cfg, model, tok, it: int, families: list[str] | None = None, p
     policy = ModelPolicy(model, tok, SamplingConfig(greedy=False, temperature=cfg.temperature,
                                                    max_action_tokens=cfg.max_action_tokens,
                                                    seed=cfg.seed * 1000 + it + mine[0] * 1_000_003))
-    return run_episodes([ep for ep in chosen for _ in range(cfg.group_size)], policy, agent), groups
+    trajs = run_episodes([ep for ep in chosen for _ in range(cfg.group_size)], policy, agent)
+    if cfg.rl_guide:                     # rl/guide.py: the teacher's run joins its group where it solves the task
+        guides = guide_trajectories(cfg, model, tok, chosen, agent)
+        solved = [(g, t) for g, t in zip(guides, groups[:: cfg.group_size]) if g.reward >= 1.0]
+        trajs += [g for g, _ in solved]
+        groups = groups + [t for _, t in solved]
+    return trajs, groups
 
 
 REWARDS = ("exact", "partial")
@@ -187,11 +198,14 @@ def episode_reward(traj, kind: str) -> float:
 def rows_from(trajectories, groups, cfg, wrong: list[list[int]] | None = None):
     """(rows of the informative groups, rewards, skipped groups, sure rows left out). With rl_write_penalty p > 0,
     a step that leaves n wrong entries (atommem.step_errors.wrong_writes) has p * n taken off its advantage, and
-    such steps are rows even in a skipped group (`wrong`: each trajectory's wrong_writes, if already counted)."""
+    such steps are rows even in a skipped group (`wrong`: each trajectory's wrong_writes, if already counted).
+    Trajectories past the groups' rollouts (len(set(groups)) * group_size of them) are rl_guide's teacher runs:
+    their rows are marked `guide`."""
     rewards = torch.tensor([episode_reward(t, cfg.rl_reward) for t in trajectories], dtype=torch.float32)
     adv, valid = group_advantages(rewards, torch.tensor(groups), cfg.normalize_std)
     sure = math.log(cfg.rl_sure_prob) if cfg.rl_sure_prob > 0 else math.inf
     rows, n_sure = [], 0
+    n_own = len(set(groups)) * cfg.group_size
     if cfg.rl_write_penalty > 0 and wrong is None:
         wrong = [wrong_writes(t) for t in trajectories]
     for i, (traj, a, ok) in enumerate(zip(trajectories, adv.tolist(), valid.tolist())):
@@ -205,7 +219,7 @@ def rows_from(trajectories, groups, cfg, wrong: list[list[int]] | None = None):
                 n_sure += 1
                 continue
             rows.append(RLRow(s.action.obs_ids, s.action.action_ids, s.action.logprobs,
-                              (a if ok else 0.0) - cfg.rl_write_penalty * w))
+                              (a if ok else 0.0) - cfg.rl_write_penalty * w, guide=i >= n_own))
     n_groups = len(set(groups))
     skipped = n_groups - len({g for g, ok in zip(groups, valid.tolist()) if ok})
     return rows, rewards, skipped, n_sure
@@ -225,8 +239,8 @@ def _count_groups(seen: dict, families: list[str], rewards: list[float], groups)
 
 
 # over processes; the rest: means
-SUMMED = ("skipped_groups", "rows", "sure_rows", "agent_steps_per_s", "tokens_per_s", "answer_states",
-          "answer_groups_informative", "answer_rows")
+SUMMED = ("skipped_groups", "rows", "sure_rows", "guides", "guide_rows", "agent_steps_per_s", "tokens_per_s",
+          "answer_states", "answer_groups_informative", "answer_rows")
 
 
 def _pad(values: list[list[float]], A: int) -> torch.Tensor:
@@ -315,26 +329,31 @@ def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = Fa
         families = task_families(cfg, it, seen)
         trajs, groups = rollout_batch(cfg, model, tok, it, families, pool)
         t_roll = time.time() - t0
+        n_roll = len(set(groups)) * cfg.group_size          # the policy's rollouts; the teacher's guides follow
         wrong = [wrong_writes(t) for t in trajs]
         rows, rewards, skipped, n_sure = rows_from(trajs, groups, cfg, wrong)
-        _count_groups(seen, families, rewards.tolist(), groups)
-        metrics = {"reward": rewards.mean().item(), "skipped_groups": skipped, "rows": len(rows),
-                   "sure_rows": n_sure,
-                   "rollout_s": t_roll, "agent_steps_per_s": sum(len(t.steps) for t in trajs) / t_roll,
-                   "wrong_writes": sum(map(sum, wrong)) / len(trajs)}
+        _count_groups(seen, families, rewards[:n_roll].tolist(), groups[:n_roll])
+        own = trajs[:n_roll]
+        metrics = {"reward": rewards[:n_roll].mean().item(), "skipped_groups": skipped, "rows": len(rows),
+                   "sure_rows": n_sure, "guides": len(trajs) - n_roll,
+                   "rollout_s": t_roll, "agent_steps_per_s": sum(len(t.steps) for t in own) / t_roll,
+                   "wrong_writes": sum(map(sum, wrong[:n_roll])) / n_roll}
         if cfg.rl_reward != "exact":
-            metrics["reward/exact"] = sum(t.reward for t in trajs) / len(trajs)
-        for key in trajs[0].stats:
-            metrics[key] = sum(t.stats[key] for t in trajs) / len(trajs)
+            metrics["reward/exact"] = sum(t.reward for t in own) / n_roll
+        for key in own[0].stats:
+            metrics[key] = sum(t.stats[key] for t in own) / n_roll
         answer_rows = []
         if cfg.rl_answer_tasks > 0:                   # rl/answer_branch.py: its rows come on top of the quota
             raw, answer_stats = answer_groups(cfg, model, tok, it, list(dist.shard(range(cfg.rl_answer_tasks))))
             answer_rows = [RLRow(*r) for r in raw]
             metrics.update(answer_stats, answer_rows=len(answer_rows))
+        guide_rows = [r for r in rows if r.guide]                # rl_guide: every teacher row joins the update
+        rows = [r for r in rows if not r.guide]
+        metrics["guide_rows"] = len(guide_rows)
         counts = dist.all_gather_ints(len(rows))
-        if sum(counts) or sum(dist.all_gather_ints(len(answer_rows))):
+        if sum(counts) or sum(dist.all_gather_ints(len(answer_rows) + len(guide_rows))):
             random.Random(f"rows-{cfg.seed}-{it}").shuffle(rows)   # a function of the iteration: resumable
-            rows = rows[: dist.row_quota(counts, cfg.rl_max_rows)] + answer_rows
+            rows = rows[: dist.row_quota(counts, cfg.rl_max_rows)] + guide_rows + answer_rows
             model.train()
             t1 = time.time()
             metrics.update(policy_update(cfg, model, ref_model, opt, rows))
