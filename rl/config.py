@@ -152,7 +152,8 @@ class TrainConfig:
                                        # (1-6 informative groups of 44-48; bench/RESULTS.md, 21st round)
     rl_guide: bool = False             # the teacher's trajectory of each GRPO task joins its group where it
                                        # solves the task (rl/guide.py): a success in groups whose rollouts all
-                                       # fail; measured from one SFT policy (0.944): lr 3 0.944, lr 10 0.873
+                                       # fail; measured from one SFT policy (0.944): lr 3 0.944, lr 10 0.873,
+                                       # lr 3 with rl_sure_prob 0.9 0.922
                                        # (bench/RESULTS.md, twenty-fifth round)
     rl_microbatch: int = 64
     max_action_tokens: int = 160       # a longer teacher action would be cut in SFT and at evaluation (longest 134)
