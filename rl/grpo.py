@@ -176,6 +176,12 @@ def rollout_batch(cfg, model, tok, it: int, families: list[str] | None = None, p
     return trajs, groups
 
 
+def rollout_count(groups, cfg) -> int:
+    """How many of rollout_batch's trajectories are the policy's rollouts: group_size per group, first; rl_guide's
+    teacher runs, if any, follow them."""
+    return len(set(groups)) * cfg.group_size
+
+
 REWARDS = ("exact", "partial")
 
 
@@ -199,13 +205,13 @@ def rows_from(trajectories, groups, cfg, wrong: list[list[int]] | None = None):
     """(rows of the informative groups, rewards, skipped groups, sure rows left out). With rl_write_penalty p > 0,
     a step that leaves n wrong entries (atommem.step_errors.wrong_writes) has p * n taken off its advantage, and
     such steps are rows even in a skipped group (`wrong`: each trajectory's wrong_writes, if already counted).
-    Trajectories past the groups' rollouts (len(set(groups)) * group_size of them) are rl_guide's teacher runs:
-    their rows are marked `guide`."""
+    Trajectories past the groups' rollouts (rollout_count) are rl_guide's teacher runs: their rows are marked
+    `guide`."""
     rewards = torch.tensor([episode_reward(t, cfg.rl_reward) for t in trajectories], dtype=torch.float32)
     adv, valid = group_advantages(rewards, torch.tensor(groups), cfg.normalize_std)
     sure = math.log(cfg.rl_sure_prob) if cfg.rl_sure_prob > 0 else math.inf
     rows, n_sure = [], 0
-    n_own = len(set(groups)) * cfg.group_size
+    n_own = rollout_count(groups, cfg)
     if cfg.rl_write_penalty > 0 and wrong is None:
         wrong = [wrong_writes(t) for t in trajectories]
     for i, (traj, a, ok) in enumerate(zip(trajectories, adv.tolist(), valid.tolist())):
@@ -329,7 +335,7 @@ def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = Fa
         families = task_families(cfg, it, seen)
         trajs, groups = rollout_batch(cfg, model, tok, it, families, pool)
         t_roll = time.time() - t0
-        n_roll = len(set(groups)) * cfg.group_size          # the policy's rollouts; the teacher's guides follow
+        n_roll = rollout_count(groups, cfg)                 # the policy's rollouts; the teacher's guides follow
         wrong = [wrong_writes(t) for t in trajs]
         rows, rewards, skipped, n_sure = rows_from(trajs, groups, cfg, wrong)
         _count_groups(seen, families, rewards[:n_roll].tolist(), groups[:n_roll])
