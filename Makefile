@@ -7,7 +7,7 @@ NPROC   ?= 2
 ABL_PRESET ?= ablate
 ABL_JOBS ?= 2
 
-.PHONY: install test test-fast train train-ddp bench ablations clean
+.PHONY: install test test-fast train eval-long train-ddp bench ablations clean
 
 install: .venv/.installed
 
@@ -26,6 +26,15 @@ test-fast: install
 
 train: install
 	$(PY) -m atommem.cli train --preset $(PRESET) --out $(OUT)
+
+# The run's SFT and SFT+GRPO policies at 1x, 4x and 16x the training length, on make train's evaluation seeds
+# (its 1x and 4x cells are the same episodes). LENGTHS is the tiny preset's 512-token length times 1, 4, 16.
+LENGTHS ?= 512,2k,8k
+EVAL_N  ?= 30
+eval-long: install
+	for p in policy_sft policy; do \
+	  $(PY) -m atommem.cli eval --ckpt $(OUT)/$$p --lengths $(LENGTHS) --n $(EVAL_N) --seed 1000000000 \
+	    --out $(OUT)/eval_long_$$p || exit 1; done
 
 # Data-parallel training (rl/distributed.py): NPROC processes, gloo on CPU, nccl + bf16 autocast on GPUs.
 train-ddp: install
