@@ -156,6 +156,10 @@ class TrainConfig:
                                        # fail; measured from one SFT policy (0.944): lr 3 0.944, lr 10 0.873,
                                        # lr 3 with rl_sure_prob 0.9 0.922
                                        # (bench/RESULTS.md, twenty-fifth round)
+    rl_credit: str = "episode"         # "episode": every step gets its episode's advantage (the paper);
+                                       # "divergence": only the steps where a rollout first differs from a
+                                       # sibling with another reward (rl/divergence.py); measured from one
+                                       # SFT policy (0.944): 0.931 at lr 1 (bench/RESULTS.md, 26th round)
     rl_microbatch: int = 64
     max_action_tokens: int = 160       # a longer teacher action would be cut in SFT and at evaluation (longest 134)
 

@@ -38,7 +38,8 @@ its advantage, in every group, informative or not: a step-level signal where the
 with `rl_answer_tasks` n > 0, n more fresh tasks per iteration run greedily and each question's answer step is
 answered group_size times (rl/answer_branch.py), a one-step branch where a whole episode is the paper's group;
 with `rl_guide`, the scripted teacher's trajectory of each task joins its group (rl/guide.py), so a group whose
-rollouts all fail still has one success to learn from.
+rollouts all fail still has one success to learn from; with `rl_credit="divergence"`, an episode's advantage goes
+only on the steps where it first differs from a sibling with another reward (rl/divergence.py).
 Data-parallel (rl/distributed.py): each process rolls out whole groups of its share of the tasks, keeps rows of its
 own groups, and divides its token loss by the global token count; the summed gradients are the one-process ones
 (with `rl_minibatches` > 1, each process slices its own rows, so the slices differ from one process's).
@@ -64,6 +65,7 @@ from rl.advantages import group_advantages
 from rl.answer_branch import answer_groups
 from rl.batching import action_logprobs, collate
 from rl.data import agent_config, haystack_of, training_seed
+from rl.divergence import check_credit, divergence_steps
 from rl.guide import guide_trajectories
 from rl.losses import entropy_bonus, kl_k3, ppo_clip_loss
 from rl.sft import check_finite, make_optimizer
@@ -209,6 +211,8 @@ def rows_from(trajectories, groups, cfg, wrong: list[list[int]] | None = None):
     `guide`."""
     rewards = torch.tensor([episode_reward(t, cfg.rl_reward) for t in trajectories], dtype=torch.float32)
     adv, valid = group_advantages(rewards, torch.tensor(groups), cfg.normalize_std)
+    check_credit(cfg.rl_credit)
+    credited = divergence_steps(trajectories, groups, rewards.tolist()) if cfg.rl_credit == "divergence" else None
     sure = math.log(cfg.rl_sure_prob) if cfg.rl_sure_prob > 0 else math.inf
     rows, n_sure = [], 0
     n_own = rollout_count(groups, cfg)
@@ -218,8 +222,10 @@ def rows_from(trajectories, groups, cfg, wrong: list[list[int]] | None = None):
         if not ok and cfg.rl_write_penalty <= 0:
             continue
         step_wrong = wrong[i] if cfg.rl_write_penalty > 0 else [0] * len(traj.steps)
-        for s, w in zip(traj.steps, step_wrong):
+        for j, (s, w) in enumerate(zip(traj.steps, step_wrong)):
             if not s.action.action_ids or not (ok or w):
+                continue
+            if credited is not None and j not in credited[i] and not w:
                 continue
             if min(s.action.logprobs) >= sure:  # every token all but certain: next to no gradient
                 n_sure += 1
@@ -304,6 +310,7 @@ def policy_update(cfg, model, ref_model, opt, rows: list[RLRow]) -> dict:
 
 def run_grpo(cfg, model, tok, ckpt_dir, logger, evaluate=None, resume: bool = False, progress: bool = True):
     check_reward(cfg.rl_reward)                      # before any rollout, not at the first reward
+    check_credit(cfg.rl_credit)
     if cfg.rl_tasks < dist.world():
         raise ValueError(f"rl_tasks={cfg.rl_tasks} < {dist.world()} processes: every process needs a whole group")
     opt = make_optimizer(model, cfg.rl_lr, 0.0, cfg.rl_optimizer)
