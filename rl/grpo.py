@@ -208,7 +208,8 @@ def rows_from(trajectories, groups, cfg, wrong: list[list[int]] | None = None):
     a step that leaves n wrong entries (atommem.step_errors.wrong_writes) has p * n taken off its advantage, and
     such steps are rows even in a skipped group (`wrong`: each trajectory's wrong_writes, if already counted).
     Trajectories past the groups' rollouts (rollout_count) are rl_guide's teacher runs: their rows are marked
-    `guide`."""
+    `guide`. With rl_credit="divergence", an informative group's rows are only its trajectories' credited steps
+    (rl/divergence.py divergence_steps)."""
     rewards = torch.tensor([episode_reward(t, cfg.rl_reward) for t in trajectories], dtype=torch.float32)
     adv, valid = group_advantages(rewards, torch.tensor(groups), cfg.normalize_std)
     check_credit(cfg.rl_credit)
