@@ -159,7 +159,8 @@ class TrainConfig:
     rl_credit: str = "episode"         # "episode": every step gets its episode's advantage (the paper);
                                        # "divergence": only the steps where a rollout first differs from a
                                        # sibling with another reward (rl/divergence.py); measured from one
-                                       # SFT policy (0.944): 0.931 at lr 1 (bench/RESULTS.md, 26th round)
+                                       # SFT policy (0.944): 0.931 at lr 1, 0.940 at lr 0.3
+                                       # (bench/RESULTS.md, twenty-sixth round)
     rl_microbatch: int = 64
     max_action_tokens: int = 160       # a longer teacher action would be cut in SFT and at evaluation (longest 134)
 
