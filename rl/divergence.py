@@ -29,7 +29,7 @@ def first_difference(a, b) -> int | None:
     """The index of the first step whose sampled action ids differ between trajectories a and b; None when one
     trajectory's actions are a prefix of the other's (no step where both acted differently)."""
     for j, (sa, sb) in enumerate(zip(a.steps, b.steps)):
-        if list(sa.action.action_ids) != list(sb.action.action_ids):
+        if sa.action.action_ids != sb.action.action_ids:            # lists of sampled token ids
             return j
     return None
 
