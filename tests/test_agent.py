@@ -99,7 +99,9 @@ def test_rag_indexes_every_sentence_append_only_facts():
 def test_chunks_cover_the_context_in_order_and_respect_the_budget():
     ep = generate("qa2", 1024, 7)
     chunks = make_chunks(ep.sentences, ep.is_fact, 32)
-    assert [s for c, _ in chunks for s in c] == ep.sentences
+    pieces = [s for c, _ in chunks for s in c]
+    assert " ".join(pieces).split() == " ".join(ep.sentences).split()   # a longer sentence is cut, never changed
+    assert len(pieces) >= len(ep.sentences)
     assert all(sum(count_tokens(s) for s in c) <= 32 or len(c) == 1 for c, _ in chunks)
 
 

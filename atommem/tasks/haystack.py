@@ -1,10 +1,11 @@
 """Background text and the assembly of facts into a context of a chosen length.
 
-Owns: `Haystack` (a source of background sentences: built-in filler templates and free-form prose, or any UTF-8
-text a user supplies), `assemble` (hide facts, in order, at random positions among background until the context is within 2%
-of the target length), `assemble_episode` (the same, plus mapping each question's support from fact numbers to
-sentence indices) and `default_fact_count` (how many facts a family uses at a given length).
-Knows nothing about what the facts say; the filler grammar lives in `filler.py`.
+Owns: `Haystack` (a source of background sentences: built-in filler templates, free-form prose and the other
+shapes of real files, or any UTF-8 text a user supplies), `assemble` (hide facts, in order, at random positions
+among background until the context is within 2% of the target length), `assemble_episode` (the same, plus mapping
+each question's support from fact numbers to sentence indices) and `default_fact_count` (how many facts a family
+uses at a given length).
+Knows nothing about what the facts say; the grammars live in `filler.py`, `prose.py` and `shapes.py`.
 
 Lengths are measured with `episode.count_tokens`. Background is produced lazily, one sentence at a time, so a
 1M-token context costs one pass over about 80k short sentences.
@@ -24,12 +25,16 @@ from atommem.tasks.episode import Episode, Question, count_tokens
 from atommem.tasks.events import parse_fact, parse_question
 from atommem.tasks.filler import FillerGrammar
 from atommem.tasks.prose import ProseGrammar
+from atommem.tasks.shapes import ShapesGrammar
 
 _TOKEN_SPANS = re.compile(r"\w+|[^\w\s]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _MAX_PIECE_WORDS = 40  # a "sentence" of a user text longer than this is cut into pieces of this many words
 TOLERANCE = 0.02  # relative length error allowed by `assemble`
-PROSE_SHARE = 0.5  # built-in background: this share of free-form sentences (prose.py), the rest filler templates
+# built-in background: these shares of free-form sentences (prose.py) and of other shapes (shapes.py: rules, code,
+# markup, paths, tables, dialogue, letters outside ASCII); the rest are filler templates (filler.py)
+PROSE_SHARE = 0.35
+SHAPES_SHARE = 0.25
 
 
 class HaystackError(ValueError):
@@ -39,8 +44,8 @@ class HaystackError(ValueError):
 class Haystack:
     """A source of background sentences.
 
-    `Haystack()` uses the built-in background (fresh random sentences: half from the filler grammar's templates,
-    half free-form, `prose.py`). `Haystack.from_file(path)` and
+    `Haystack()` uses the built-in background (fresh random sentences: from the filler grammar's templates,
+    free-form ones, `prose.py`, and lines of other shapes, `shapes.py`). `Haystack.from_file(path)` and
     `Haystack.from_text(text)` use a user's text: it is split into sentences, any sentence that would read as a
     fact or a question is dropped, and `stream` walks the text in order from a random starting sentence.
     """
@@ -50,6 +55,7 @@ class Haystack:
         self._sentences = list(sentences) if sentences is not None else None
         self._grammar = FillerGrammar() if sentences is None else None
         self._prose = ProseGrammar() if sentences is None else None
+        self._shapes = ShapesGrammar() if sentences is None else None
         if self._sentences is not None and not self._sentences:
             raise HaystackError(f"haystack {name!r} has no usable sentences")
 
@@ -83,9 +89,11 @@ class Haystack:
     def stream(self, rng: random.Random) -> Iterator[str]:
         """An endless stream of background sentences drawn with `rng`."""
         if self._grammar is not None:
-            filler, prose = self._grammar.sentence, self._prose.sentence
+            filler, prose, shapes = self._grammar.sentence, self._prose.sentence, self._shapes.line
             while True:
-                yield prose(rng) if rng.random() < PROSE_SHARE else filler(rng)
+                r = rng.random()
+                yield prose(rng) if r < PROSE_SHARE else shapes(rng) if r < PROSE_SHARE + SHAPES_SHARE \
+                    else filler(rng)
         sentences = self._sentences
         i = rng.randrange(len(sentences))
         while True:

@@ -46,29 +46,30 @@ class ProseGrammar:
         banned = forbidden_background_words()
         self._function = [w for w in _FUNCTION if w not in banned]
         self._content = [w for w in _CONTENT if w not in banned]
-        self._banned = banned
+        self.banned = banned
 
-    def _word(self, rng: random.Random) -> str:
+    def word(self, rng: random.Random) -> str:
+        """One word: a function or content word, a made-up word, a number or an acronym."""
         r = rng.random()
         if r < 0.42:
             return rng.choice(self._function)
         if r < 0.82:
             return rng.choice(self._content)
         if r < 0.90:
-            while (w := pseudo_word(rng)) in self._banned:
+            while (w := pseudo_word(rng)) in self.banned:
                 pass
             return w.capitalize() if rng.random() < 0.5 else w
         if r < 0.95:
             return str(rng.choice((rng.randint(0, 99), rng.randint(100, 9999), rng.randint(1800, 2030))))
         if r < 0.98:
             while (w := "".join(rng.choice("ABCDEFGHIKLMNOPRSTUW") for _ in range(rng.randint(2, 4)))).lower() \
-                    in self._banned:
+                    in self.banned:
                 pass
             return w
         return rng.choice(self._content).capitalize()
 
     def sentence(self, rng: random.Random) -> str:
-        words = [self._word(rng) for _ in range(rng.randint(3, 30))]
+        words = [self.word(rng) for _ in range(rng.randint(3, 30))]
         if rng.random() < 0.2:                       # a bracketed or quoted aside
             i = rng.randrange(len(words))
             j = rng.randint(i, min(len(words) - 1, i + 4))
