@@ -38,7 +38,7 @@ import numpy as np
 
 STOPWORDS = frozenset(
     "the a an to is in of and or on at for with was were be been are it its this that as by from into "
-    "did does do has have had then there where what which who".split()
+    "did does do has have had then there where what which who again".split()   # again: atommem/teacher.py AGAIN
 )
 _WORD = re.compile(r"\w+")
 

@@ -11,7 +11,9 @@ How it uses the operations (workflow `atommem`):
   (and, for a person, the objects they hold) into view; then write what changed: `update i` an entry in view,
   `create` a key that has none, `delete` what became false. The same action reads the key of the next fact in the
   chunk, if any; a step that reads stays on the chunk, one that does not moves on.
-- Which fact it is working on follows from the current query alone (the query is cleared on each new chunk).
+- Which fact it is working on follows from the current query alone (the query is cleared on each new chunk). Facts
+  about one key are applied together, unless a fact about another name in between must come first (a person
+  takes an object, then moves): the later ones then get a read of their own, `read KEY again`.
 - Answer phase: `read` the question's key, then `answer` from entry values (world_state.answer_from).
 Static workflows: `memagent` keeps the same state as `key: value; ...` in the scratchpad and rewrites all of it after
 every chunk (MemAgent's overwrite memory), `no-store` rewrites it only when a chunk holds a fact; answer-only
@@ -68,27 +70,41 @@ def _diff(view: dict[str, str], new: dict[str, str], pos: dict[str, int], allowe
     return ops
 
 
-def _groups(events: list) -> list[list]:
-    """Facts grouped by the key they read first, in order of first appearance (a fact that reads nothing is a
-    group of its own). All facts about one key are applied together once that key is in view, so the current
-    query names the group in progress without ambiguity."""
-    groups, by_key = [], {}
-    for ev in events:
+AGAIN = "again"  # a second read of a key within one chunk says so (a stopword to retrieval: it shows the same entries)
+
+
+def _names(ev) -> set[str]:
+    return {v for v in (getattr(ev, f, None) for f in ("who", "obj", "var", "src", "key")) if v}
+
+
+def _groups(events: list) -> list[tuple[list[str], list]]:
+    """(read stages, facts) per group, in the order they are applied. A fact joins the latest group of the key it
+    reads first, so that all facts about one key are applied together once that key is in view, unless a fact of
+    the chunk between that group's last fact and this one shares a name with it: then the order matters (a person
+    who takes an object and then moves carries it along), and the fact opens a group of its own whose reads add
+    AGAIN to the key, so that the current query still names the group in progress without ambiguity. A fact that
+    reads nothing is a group of its own."""
+    groups: list[tuple[list[str], list, list[int]]] = []     # (stages, facts, [index of the last fact])
+    latest: dict[str, int] = {}
+    repeats: dict[str, int] = {}
+    for i, ev in enumerate(events):
         stages = read_stages(ev)
-        if stages and stages[0] in by_key:
-            by_key[stages[0]].append(ev)
+        g = latest.get(stages[0]) if stages else None
+        if g is not None and not any(_names(e) & _names(ev) for e in events[groups[g][2][0] + 1:i]):
+            groups[g][1].append(ev)
+            groups[g][2][0] = i
             continue
-        group = [ev]
-        groups.append(group)
         if stages:
-            by_key[stages[0]] = group
-    return groups
+            n = repeats[stages[0]] = repeats.get(stages[0], -1) + 1
+            stages = [s + f" {AGAIN}" * n for s in stages]
+            latest[read_stages(ev)[0]] = len(groups)
+        groups.append((stages, [ev], [i]))
+    return [(stages, facts) for stages, facts, _ in groups]
 
 
-def _locate(groups: list[list], query: str) -> tuple[int, int]:
+def _locate(groups: list[tuple[list[str], list]], query: str) -> tuple[int, int]:
     """(group index, reads already done for it) implied by the current query; (0, 0) on a fresh chunk."""
-    for g, group in enumerate(groups):
-        stages = read_stages(group[0])
+    for g, (stages, _) in enumerate(groups):
         if query in stages:
             return g, stages.index(query) + 1
     return 0, 0
@@ -103,11 +119,11 @@ def _read_phase_store(obs: Observation) -> list:
     pos = _positions(obs.memory)
     ops: list = []
     while g < len(groups):
-        stages = read_stages(groups[g][0])
-        if done < len(stages) and (done == 0 or not ready(groups[g][0], view, done)):
+        stages, facts = groups[g]
+        if done < len(stages) and (done == 0 or not ready(facts[0], view, done)):
             return ops + [Read(stages[done])]
         new = view
-        for ev in groups[g]:
+        for ev in facts:
             new = apply_event(new, ev)
         ops += _diff(view, new, pos, obs.allowed)
         g, done, view, pos = g + 1, 0, {}, {}
