@@ -84,22 +84,25 @@ def _groups(events: list) -> list[tuple[list[str], list]]:
     who takes an object and then moves carries it along), and the fact opens a group of its own whose reads add
     AGAIN to the key, so that the current query still names the group in progress without ambiguity. A fact that
     reads nothing is a group of its own."""
-    groups: list[tuple[list[str], list, list[int]]] = []     # (stages, facts, [index of the last fact])
-    latest: dict[str, int] = {}
+    groups: list[tuple[list[str], list]] = []
+    last: list[int] = []                    # per group: the index of its last fact
+    latest: dict[str, int] = {}             # key -> its latest group
     repeats: dict[str, int] = {}
     for i, ev in enumerate(events):
         stages = read_stages(ev)
-        g = latest.get(stages[0]) if stages else None
-        if g is not None and not any(_names(e) & _names(ev) for e in events[groups[g][2][0] + 1:i]):
+        key = stages[0] if stages else None
+        g = latest.get(key)
+        if g is not None and not any(_names(e) & _names(ev) for e in events[last[g] + 1:i]):
             groups[g][1].append(ev)
-            groups[g][2][0] = i
+            last[g] = i
             continue
-        if stages:
-            n = repeats[stages[0]] = repeats.get(stages[0], -1) + 1
+        if key is not None:
+            n = repeats[key] = repeats.get(key, -1) + 1
             stages = [s + f" {AGAIN}" * n for s in stages]
-            latest[read_stages(ev)[0]] = len(groups)
-        groups.append((stages, [ev], [i]))
-    return [(stages, facts) for stages, facts, _ in groups]
+            latest[key] = len(groups)
+        groups.append((stages, [ev]))
+        last.append(i)
+    return groups
 
 
 def _locate(groups: list[tuple[list[str], list]], query: str) -> tuple[int, int]:

@@ -156,8 +156,9 @@ class ShapesGrammar:
         return text[0].upper() + text[1:] + rng.choice((".", "…", ":", "!"))
 
     def _speaker(self, rng: random.Random) -> str:
-        """A capitalised made-up name (never one of the task families'): a name alone does not make a fact."""
-        while not (w := self._word(rng)).isalpha() or w.lower() in ("the", "a"):
+        """A capitalised word, often a made-up one (never a name of the task families'): a name alone does not make
+        a fact."""
+        while (w := self._lower(rng)) in ("the", "a"):
             pass
         return rng.choice(("", "Mr. ", "Mrs. ", "Dr. ", "old ", "")) + w.capitalize()
 
