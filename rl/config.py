@@ -50,6 +50,10 @@ class TrainConfig:
                                        # (agent.py), so vt's list of names is one contiguous copy
     train_questions: int = 2           # questions per training episode (each adds a read and an answer row)
     hidden_question_frac: float = 0.5  # share of training episodes whose questions stay hidden while reading
+    dense_frac: float = 0.0            # share of SFT episodes (not vt) with 12-20 facts in the same length
+                                       # (rl/data.py DENSE_FACTS): a chunk often holds several, as in bAbI stories;
+                                       # measured at 0.25, seed 1: make train 0.920 -> 0.950 (qa2 and qa3 at 1x
+                                       # better), bAbI-format stories 0.930 -> 0.873 (bench/RESULTS.md, 29th round)
     haystack: str | None = None        # background text file for training episodes (default: generated filler)
     babi_train: tuple = ()             # bAbI-format files whose questions join the SFT episodes
     # tokenizer

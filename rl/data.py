@@ -62,17 +62,28 @@ def family_cycle(cfg: TrainConfig) -> list[str]:
     return [f for f, w in zip(cfg.families, weights) for _ in range(w)]
 
 
+# Fact counts of a dense episode (cfg.dense_frac): above every family's default at up to 512 tokens (6-11), up to
+# the generators' cap at any length, so that chunks often hold two or three facts (as bAbI stories do). Not vt:
+# its distractor chains would outgrow the answer phase's view (agent.py answer_top_k), and the teacher then fails.
+DENSE_FACTS = (12, 20)
+DENSE_FAMILIES = ("qa1", "qa2", "qa3", "kv")
+
+
 def training_episodes(cfg: TrainConfig, n: int, stream: int) -> list:
     """n episodes, families in turn, lengths between half and all of train_tokens; `stream` separates uses.
+    A share cfg.dense_frac of them packs DENSE_FACTS facts into the same length (the family's default otherwise).
     Questions of the user's bAbI files (cfg.babi_train) come on top, hidden in background at the same lengths."""
     rng = random.Random(cfg.seed * 7919 + stream)
+    dense_rng = random.Random(cfg.seed * 7919 + stream + 104_729)  # its own draws: dense_frac 0 changes nothing
     hay = haystack_of(cfg)
     cycle = family_cycle(cfg)
     episodes = []
     for i in range(n):
         family = cycle[i % len(cycle)]
         length = rng.randint(cfg.train_tokens // 2, cfg.train_tokens)
-        episodes.append(generate(family, length, training_seed(cfg, stream, i), haystack=hay,
+        dense = cfg.dense_frac > 0 and dense_rng.random() < cfg.dense_frac and family in DENSE_FAMILIES
+        n_facts = dense_rng.randint(*DENSE_FACTS) if dense else None
+        episodes.append(generate(family, length, training_seed(cfg, stream, i), haystack=hay, n_facts=n_facts,
                                  n_questions=cfg.train_questions))
     if cfg.babi_train:
         from atommem.tasks.babi import read_babi

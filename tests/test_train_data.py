@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from rl.config import TrainConfig
-from rl.data import copy_drill_rows, sft_rows, teacher_trajectories, train_tokenizer, training_episodes
+from rl.data import DENSE_FAMILIES, copy_drill_rows, sft_rows, teacher_trajectories, train_tokenizer, training_episodes
 
 
 def test_default_action_cap_holds_the_teachers_longest_actions(smoke_data):
@@ -153,3 +153,16 @@ def test_training_questions_and_focus_reach_the_teacher_rows():
     reads_only = teacher_trajectories(TrainConfig.preset_named("smoke", families=("qa3", "vt"), focus=True,
                                                                answer_focus=False), episodes)
     assert not any("<focus>" in s.text for t in reads_only for s in t.steps if s.phase == "answer")
+
+
+def test_dense_frac_packs_more_facts_into_the_same_lengths():
+    """dense_frac draws its own random numbers: the episodes it leaves alone, and every length, stay as they were."""
+    base = TrainConfig.preset_named("smoke", families=("qa1", "qa2", "qa3", "vt", "kv"))
+    dense = dataclasses.replace(base, dense_frac=0.5)
+    plain, packed = training_episodes(base, 40, stream=1), training_episodes(dense, 40, stream=1)
+    n_facts = [sum(e.is_fact) for e in plain]
+    assert max(n_facts) <= 11 and [e.target_tokens for e in plain] == [e.target_tokens for e in packed]
+    changed = [i for i, e in enumerate(packed) if e.sentences != plain[i].sentences]
+    assert 6 <= len(changed) <= 26
+    assert all(12 <= sum(packed[i].is_fact) <= 20 for i in changed)
+    assert {packed[i].family for i in changed} == set(DENSE_FAMILIES)
