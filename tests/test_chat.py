@@ -4,6 +4,7 @@ import json
 import os
 import pty
 import select
+import signal
 import sys
 import time
 from pathlib import Path
@@ -229,6 +230,9 @@ def test_terminal_prompt_answer_and_clean_exit(leave):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TERM": "dumb"}
     pid, fd = pty.fork()
     if pid == 0:  # the child: the chat on a pseudo-terminal
+        # Ctrl-C as a terminal session has it: a test run started in the background inherits SIGINT ignored
+        # (POSIX shells ignore it for `cmd &`), and the chat would then never see the key
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.execve(cli, [cli, "chat", "--policy", "teacher"], env)
     try:
         seen = bytearray()
