@@ -71,7 +71,8 @@ DENSE_FAMILIES = ("qa1", "qa2", "qa3", "kv")
 
 def training_episodes(cfg: TrainConfig, n: int, stream: int) -> list:
     """n episodes, families in turn, lengths between half and all of train_tokens; `stream` separates uses.
-    A share cfg.dense_frac of them packs DENSE_FACTS facts into the same length (the family's default otherwise).
+    A share cfg.dense_frac of those of DENSE_FAMILIES packs DENSE_FACTS facts into the same length (the family's
+    default otherwise).
     Questions of the user's bAbI files (cfg.babi_train) come on top, hidden in background at the same lengths."""
     rng = random.Random(cfg.seed * 7919 + stream)
     dense_rng = random.Random(cfg.seed * 7919 + stream + 104_729)  # its own draws: dense_frac 0 changes nothing
