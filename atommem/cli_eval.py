@@ -50,17 +50,22 @@ def _print_trace(traj, out=None) -> None:
 @click.option("--haystack", type=click.Path(), default=None, help="Background text file (default: generated).")
 @click.option("--out", "out_dir", default=None, help="Write results.json and accuracy.png here.")
 @click.option("--trace", default=0, show_default=True, help="Print the full trajectory of N episodes.")
+@click.option("--workers", default=0, show_default=True,
+              help="Processes that share the episodes on a CPU (0: one per core; 1: all in this process).")
 @click.option("--step-errors", is_flag=True,
               help="Also compare the policy with the teacher on every teacher step of the same episodes "
                    "(teacher-forced), and print the mismatches per task and kind of step.")
 def eval_command(ckpt, policy_kind, task, lengths, n, seed, workflow, top_k, hide_questions, babi, haystack,
-                 out_dir, trace, step_errors):
+                 out_dir, trace, workers, step_errors):
     """Evaluate a memory policy on fresh episodes; prints a Markdown table and a final JSON line."""
     from tqdm import tqdm
 
     from atommem.evaluate import evaluate, markdown_table, plot_accuracy
+    from atommem.parallel import default_workers
     from atommem.tasks.episode import parse_length
     from atommem.tasks.registry import FAMILIES
+    if workers < 0:
+        _fail(f"--workers must be 0 (one per core) or more, got {workers}")
     families = [t.strip() for t in task.split(",") if t.strip()]
     if not babi and (bad := [f for f in families if f not in FAMILIES]):
         _fail(f"unknown task {bad}; choose from {', '.join(FAMILIES)}")
@@ -104,7 +109,8 @@ def eval_command(ckpt, policy_kind, task, lengths, n, seed, workflow, top_k, hid
         cells = episodes_for(families, lens, n, seed, hay)    # made once: --step-errors reuses them
     total = len(cells)
     bar = tqdm(total=total, desc="eval", unit="ep", file=sys.stderr, dynamic_ncols=True)
-    result = evaluate(policy, families, lens, n, seed, cfg, haystack=hay, episodes=cells, progress=bar.update)
+    result = evaluate(policy, families, lens, n, seed, cfg, haystack=hay, episodes=cells, progress=bar.update,
+                      workers=workers or default_workers())
     bar.close()
     for traj in result.trajectories[:trace]:
         _print_trace(traj)

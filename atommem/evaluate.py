@@ -1,7 +1,8 @@
 """Evaluation: exact match per task family and context length, with operation statistics, for any policy.
 
-All (family, length) cells run in one lockstep batch. Seeds start at `seed` and are consecutive per cell, so a
-training run that keeps its seeds below the evaluation seed never sees an evaluation episode.
+All (family, length) cells run in one lockstep batch (one per worker process with `workers` > 1, atommem/parallel.py).
+Seeds start at `seed` and are consecutive per cell, so a training run that keeps its seeds below the evaluation seed
+never sees an evaluation episode.
 Knows nothing about training.
 """
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from atommem.agent import AgentConfig, Trajectory, run_episodes
+from atommem.agent import AgentConfig, Trajectory
+from atommem.parallel import run_episodes
 from atommem.tasks.registry import generate
 
 STAT_KEYS = ("ops/create", "ops/read", "ops/update", "ops/delete", "ops/scratch", "steps", "store_size",
@@ -64,11 +66,12 @@ def summarise(cells, trajectories: list[Trajectory]) -> EvalResult:
 
 
 def evaluate(policy, families, lengths, n: int, seed: int, config: AgentConfig, haystack=None,
-             episodes=None, progress=None) -> EvalResult:
-    """Run `policy` on n fresh episodes per (family, length) (or on the given (family, length, episode) cells)."""
+             episodes=None, progress=None, workers: int = 1) -> EvalResult:
+    """Run `policy` on n fresh episodes per (family, length) (or on the given (family, length, episode) cells),
+    in `workers` processes on a CPU (atommem/parallel.py)."""
     t0 = time.time()
     cells = episodes if episodes is not None else episodes_for(families, lengths, n, seed, haystack)
-    trajectories = run_episodes([c[2] for c in cells], policy, config, progress=progress)
+    trajectories = run_episodes([c[2] for c in cells], policy, config, workers, progress)
     result = summarise(cells, trajectories)
     result.seconds = time.time() - t0
     return result

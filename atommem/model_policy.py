@@ -36,6 +36,15 @@ class ModelPolicy:
         self.generator = torch.Generator().manual_seed(self.sampling.seed)
         self.truncated = 0
 
+    @property
+    def forkable(self) -> bool:
+        """Whether episode workers may fork this policy (atommem/parallel.py): not with weights on a GPU."""
+        return next(self.model.parameters()).device.type == "cpu"
+
+    def reseed(self, stream: int) -> None:
+        """Sampling stream `stream` of this policy's seed (one per episode worker, so none draws another's)."""
+        self.generator = torch.Generator().manual_seed(self.sampling.seed * 1_000_003 + 7_919 * (stream + 1))
+
     def encode(self, obs: Observation) -> list[int]:
         ids = self.tokenizer.encode(render(obs))
         room = self.model.config.max_seq_len - self.sampling.max_action_tokens

@@ -1,7 +1,7 @@
 """Agent benchmark: inference speed of the learned policy, and cost per episode as the context grows.
 
 Part 1 (throughput): agent steps/s and generated+prefilled tokens/s of the learned policy with 1 and 64 episodes in
-lockstep. Part 2 (scaling): seconds and peak memory (resident memory after the episode minus before it; the trajectory record itself grows with the steps) per episode at 1k ... 128k tokens (add 1m with
+lockstep, and 64 shared by one worker process per core (atommem/parallel.py). Part 2 (scaling): seconds and peak memory (resident memory after the episode minus before it; the trajectory record itself grows with the steps) per episode at 1k ... 128k tokens (add 1m with
 --long): cost should grow linearly with length and memory stay flat, since the agent only ever holds one chunk.
 Uses runs/latest when a trained policy exists (else a randomly initialised tiny model: the same cost, meaningless
 answers). Prints tables and ends with one JSON line. Never asserts timings.
@@ -18,25 +18,12 @@ import time
 
 import torch
 
-from atommem.agent import AgentConfig, run_episodes
+from atommem.agent import AgentConfig
 from atommem.evaluate import length_label
 from atommem.model_policy import ModelPolicy, PolicyLoadError, SamplingConfig, load_policy
+from atommem.parallel import default_workers, run_episodes
 from atommem.tasks.registry import generate
 from atommem.teacher import TeacherPolicy
-
-
-class Counting:
-    """Wraps a model policy to count steps and tokens."""
-
-    def __init__(self, inner):
-        self.inner, self.name = inner, inner.name
-        self.steps = self.tokens = 0
-
-    def act(self, observations):
-        actions = self.inner.act(observations)
-        self.steps += len(actions)
-        self.tokens += sum(len(a.obs_ids) + len(a.action_ids) for a in actions)
-        return actions
 
 
 def load(ckpt: str):
@@ -59,13 +46,15 @@ def rss_mb() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def throughput(policy, agent, batch: int) -> dict:
+def throughput(policy, agent, batch: int, workers: int = 1) -> dict:
     eps = [generate(("qa1", "kv", "vt")[i % 3], 1024, 70_000 + i) for i in range(batch)]
-    counter = Counting(policy)
     t0 = time.time()
-    run_episodes(eps, counter, agent)
+    trajs = run_episodes(eps, policy, agent, workers)
     dt = time.time() - t0
-    return {"batch": batch, "steps_per_s": counter.steps / dt, "tokens_per_s": counter.tokens / dt, "seconds": dt}
+    steps = [s.action for t in trajs for s in t.steps]
+    tokens = sum(len(a.obs_ids) + len(a.action_ids) for a in steps)
+    return {"batch": batch, "workers": workers, "steps_per_s": len(steps) / dt, "tokens_per_s": tokens / dt,
+            "seconds": dt}
 
 
 def scaling(policy, agent, lengths, name: str) -> list[dict]:
@@ -91,10 +80,14 @@ def main() -> None:
     policy, agent, what = load(args.ckpt)
     print(f"# agent benchmark: {what}; {platform.processor() or platform.machine()}, {torch.get_num_threads()} "
           f"threads, {time.strftime('%Y-%m-%d')}")
+    workers = default_workers()
     tp = [throughput(policy, agent, b) for b in (1, 64)]
-    print("\n| episodes in lockstep | agent steps/s | tokens/s | seconds |\n|---|---|---|---|")
+    if workers > 1:
+        tp.append(throughput(policy, agent, 64, workers))
+    print("\n| episodes | worker processes | agent steps/s | tokens/s | seconds |\n|---|---|---|---|---|")
     for r in tp:
-        print(f"| {r['batch']} | {r['steps_per_s']:.1f} | {r['tokens_per_s']:.0f} | {r['seconds']:.1f} |")
+        print(f"| {r['batch']} | {r['workers']} | {r['steps_per_s']:.1f} | {r['tokens_per_s']:.0f} | "
+              f"{r['seconds']:.1f} |")
     from atommem.tasks.episode import parse_length
     top = parse_length(args.max_len)
     lengths = [n for n in (1024, 4096, 16384, 131072) if n <= top] + ([1 << 20] if args.long else [])

@@ -54,6 +54,10 @@ class TrainConfig:
                                        # (rl/data.py DENSE_FACTS): a chunk often holds several, as in bAbI stories;
                                        # measured at 0.25, seed 1: make train 0.920 -> 0.950 (qa2 and qa3 at 1x
                                        # better), bAbI-format stories 0.930 -> 0.873 (bench/RESULTS.md, 29th round)
+    workers: int = 0                   # processes that share each batch of the model's episodes on a CPU (GRPO
+                                       # rollouts, evaluations; atommem/parallel.py): 0 one per core, 1 none;
+                                       # measured on 2 cores: the final evaluation 132-146 s -> 91 s, the same
+                                       # answers; a rollout batch 26-34 s -> 21-22 s (RESULTS, thirtieth round)
     haystack: str | None = None        # background text file for training episodes (default: generated filler)
     babi_train: tuple = ()             # bAbI-format files whose questions join the SFT episodes
     # tokenizer

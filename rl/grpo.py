@@ -1,8 +1,9 @@
 """GRPO on the final answer's reward, written here (no trainer library).
 
 Each iteration draws `rl_tasks` episodes and runs each `group_size` times with the current policy, sampling at
-`temperature`, all in one lockstep batch with the KV cache. The sampled token ids and their log-probs are kept as
-they were sampled. For episode i of group g with reward r_i (mean exact match over its questions):
+`temperature`, in one lockstep batch with the KV cache (on a CPU, one per worker process: `workers`,
+atommem/parallel.py). The sampled token ids and their log-probs are kept as they were sampled. For episode i
+of group g with reward r_i (mean exact match over its questions):
 
     A_i = r_i - mean_{j in g} r_j                   (divided by the group's std only with normalize_std)
 
@@ -55,8 +56,8 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from atommem.agent import run_episodes
 from atommem.model_policy import ModelPolicy, SamplingConfig
+from atommem.parallel import run_episodes
 from atommem.step_errors import wrong_writes
 from atommem.tasks.registry import generate
 from atommem.tasks.scoring import partial_score
@@ -64,7 +65,7 @@ from rl import distributed as dist
 from rl.advantages import group_advantages
 from rl.answer_branch import answer_groups
 from rl.batching import action_logprobs, collate
-from rl.data import agent_config, haystack_of, training_seed
+from rl.data import agent_config, episode_workers, haystack_of, training_seed
 from rl.divergence import check_credit, divergence_steps
 from rl.guide import guide_trajectories
 from rl.losses import entropy_bonus, kl_k3, ppo_clip_loss
@@ -107,7 +108,7 @@ def screen_pool(cfg, model, tok) -> list[list]:
     for visible in (True, False):
         mine = [c for c in cands if c[3] == visible]
         trajs = run_episodes([generate(f, n, s, haystack=hay) for f, n, s, _ in mine], greedy,
-                             agent_config(cfg, visible))
+                             agent_config(cfg, visible), episode_workers(cfg))
         failed += [c for c, tr in zip(mine, trajs) if episode_reward(tr, cfg.rl_reward) < 1.0]
     rng.shuffle(failed)
     return failed
@@ -162,14 +163,15 @@ def rollout_batch(cfg, model, tok, it: int, families: list[str] | None = None, p
     if k > 1:
         greedy = ModelPolicy(model, tok, SamplingConfig(max_action_tokens=cfg.max_action_tokens))
         scores = [episode_reward(tr, cfg.rl_reward)
-                  for tr in run_episodes([ep for cands in candidates for ep in cands], greedy, agent)]
+                  for tr in run_episodes([ep for cands in candidates for ep in cands], greedy, agent,
+                                         episode_workers(cfg))]
         chosen = [cands[min(range(k), key=lambda c: scores[i * k + c])] for i, cands in enumerate(candidates)]
     else:
         chosen = [cands[0] for cands in candidates]
     policy = ModelPolicy(model, tok, SamplingConfig(greedy=False, temperature=cfg.temperature,
                                                    max_action_tokens=cfg.max_action_tokens,
                                                    seed=cfg.seed * 1000 + it + mine[0] * 1_000_003))
-    trajs = run_episodes([ep for ep in chosen for _ in range(cfg.group_size)], policy, agent)
+    trajs = run_episodes([ep for ep in chosen for _ in range(cfg.group_size)], policy, agent, episode_workers(cfg))
     if cfg.rl_guide:                     # rl/guide.py: the teacher's run joins its group where it solves the task
         guides = guide_trajectories(cfg, model, tok, chosen, agent)
         solved = [(g, t) for g, t in zip(guides, groups[:: cfg.group_size]) if g.reward >= 1.0]

@@ -30,8 +30,8 @@ from model.gpt import GPT
 from model.tokenizer import Tokenizer
 from rl import distributed as dist
 from rl.config import TrainConfig
-from rl.data import (agent_config, copy_drill_rows, decision_token_ids, sft_rows, teacher_trajectories,
-                     train_tokenizer, training_episodes)
+from rl.data import (agent_config, copy_drill_rows, decision_token_ids, episode_workers, sft_rows,
+                     teacher_trajectories, train_tokenizer, training_episodes)
 from rl.grpo import run_grpo
 from rl.metrics import MetricsLogger
 from rl.plots import plot_metrics
@@ -49,7 +49,7 @@ def quick_eval(cfg: TrainConfig, tok: Tokenizer):
     def run(model) -> dict:
         policy = ModelPolicy(model, tok, SamplingConfig(max_action_tokens=cfg.max_action_tokens))
         res = evaluate(policy, cfg.families, [cfg.train_tokens], cfg.eval_during_n, cfg.eval_seed + 777_000,
-                       agent_config(cfg))
+                       agent_config(cfg), workers=episode_workers(cfg))
         out = {f"acc/{f}": next(iter(row.values())) for f, row in res.accuracy.items()}
         out["accuracy"] = res.mean_accuracy()
         return out
@@ -68,7 +68,8 @@ def final_evaluation(cfg: TrainConfig, out: Path, tok: Tokenizer, policies: dict
     results, tables = {}, []
     for name, policy in policies.items():
         log(f"evaluating {name} on {cfg.eval_n} fresh episodes per family at {lengths} tokens")
-        res = evaluate(policy, cfg.families, lengths, cfg.eval_n, cfg.eval_seed, agent_config(cfg))
+        res = evaluate(policy, cfg.families, lengths, cfg.eval_n, cfg.eval_seed, agent_config(cfg),
+                       workers=episode_workers(cfg))
         results[name] = res.to_json()
         tables.append(f"### {name} (mean {res.mean_accuracy():.3f}, {res.seconds:.0f} s)\n\n{markdown_table(res)}\n")
         plot_accuracy(res, out / f"accuracy_{name}.png", f"{name}: exact match vs context length")

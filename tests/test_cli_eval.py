@@ -30,3 +30,5 @@ def test_eval_missing_checkpoint_is_a_clear_error(tmp_path):
 def test_eval_bad_task_and_length():
     assert CliRunner().invoke(main, ["eval", "--policy", "teacher", "--task", "qa9"]).exit_code == 2
     assert CliRunner().invoke(main, ["eval", "--policy", "teacher", "--lengths", "abc"]).exit_code == 2
+    res = CliRunner().invoke(main, ["eval", "--policy", "teacher", "--workers", "-1"])
+    assert res.exit_code == 2 and "--workers" in res.output

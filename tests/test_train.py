@@ -204,7 +204,7 @@ def test_parse_field_converts_to_the_field_type():
 def test_fixed_tasks_repeat_iteration_zero(monkeypatch):
     import rl.grpo as grpo
     seen = []
-    monkeypatch.setattr(grpo, "run_episodes", lambda episodes, policy, config: seen.append(
+    monkeypatch.setattr(grpo, "run_episodes", lambda episodes, policy, config, workers=1: seen.append(
         [(e.family, e.seed) for e in episodes]) or [])
     for fixed in (False, True):
         seen.clear()
@@ -219,7 +219,7 @@ def test_rl_tokens_sets_the_grpo_tasks_length(monkeypatch):
     import rl.grpo as grpo
     from atommem.tasks.episode import count_tokens
     lengths = {}
-    monkeypatch.setattr(grpo, "run_episodes", lambda episodes, policy, config: lengths.setdefault(
+    monkeypatch.setattr(grpo, "run_episodes", lambda episodes, policy, config, workers=1: lengths.setdefault(
         len(lengths), [sum(count_tokens(s) for s in e.sentences) for e in episodes]) and [])
     for rl_tokens in (0, 2048):
         cfg = TrainConfig.preset_named("smoke", rl_tokens=rl_tokens, rl_tasks=4)
@@ -233,7 +233,7 @@ def test_screening_keeps_the_candidate_the_greedy_policy_scores_lowest(monkeypat
     import rl.grpo as grpo
     calls = []
 
-    def fake_run(episodes, policy, config):
+    def fake_run(episodes, policy, config, workers=1):
         calls.append((policy.sampling.greedy, [e.seed for e in episodes]))
         return [NS(reward=(e.seed % 7) / 7) for e in episodes]   # a score that differs between candidates
 
@@ -422,7 +422,7 @@ def test_pool_keeps_the_tasks_the_greedy_policy_fails_and_cycles_them(monkeypatc
     import rl.grpo as grpo
     calls = []
 
-    def fake_run(episodes, policy, config):
+    def fake_run(episodes, policy, config, workers=1):
         calls.append((policy.sampling.greedy, config.questions_visible, [e.seed for e in episodes]))
         return [NS(reward=float(e.seed % 3 != 0)) for e in episodes]   # fails the seeds divisible by 3
 
