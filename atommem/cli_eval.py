@@ -50,7 +50,7 @@ def _print_trace(traj, out=None) -> None:
 @click.option("--haystack", type=click.Path(), default=None, help="Background text file (default: generated).")
 @click.option("--out", "out_dir", default=None, help="Write results.json and accuracy.png here.")
 @click.option("--trace", default=0, show_default=True, help="Print the full trajectory of N episodes.")
-@click.option("--workers", default=0, show_default=True,
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0),
               help="Processes that share the episodes on a CPU (0: one per core; 1: all in this process).")
 @click.option("--step-errors", is_flag=True,
               help="Also compare the policy with the teacher on every teacher step of the same episodes "
@@ -61,11 +61,9 @@ def eval_command(ckpt, policy_kind, task, lengths, n, seed, workflow, top_k, hid
     from tqdm import tqdm
 
     from atommem.evaluate import evaluate, markdown_table, plot_accuracy
-    from atommem.parallel import default_workers
+    from atommem.parallel import resolve_workers
     from atommem.tasks.episode import parse_length
     from atommem.tasks.registry import FAMILIES
-    if workers < 0:
-        _fail(f"--workers must be 0 (one per core) or more, got {workers}")
     families = [t.strip() for t in task.split(",") if t.strip()]
     if not babi and (bad := [f for f in families if f not in FAMILIES]):
         _fail(f"unknown task {bad}; choose from {', '.join(FAMILIES)}")
@@ -110,7 +108,7 @@ def eval_command(ckpt, policy_kind, task, lengths, n, seed, workflow, top_k, hid
     total = len(cells)
     bar = tqdm(total=total, desc="eval", unit="ep", file=sys.stderr, dynamic_ncols=True)
     result = evaluate(policy, families, lens, n, seed, cfg, haystack=hay, episodes=cells, progress=bar.update,
-                      workers=workers or default_workers())
+                      workers=resolve_workers(workers))
     bar.close()
     for traj in result.trajectories[:trace]:
         _print_trace(traj)

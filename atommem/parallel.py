@@ -8,10 +8,12 @@ for the scripted teacher: its steps cost about what sending them back costs (unp
 
 How: the episodes are dealt out in turn (episode i to worker i mod n, so long and short ones mix); each worker is a
 fork of this process (the policy's weights are shared, nothing is copied or saved), uses one torch thread (so
-`workers` should match the cores; a fork never re-enters the parent's OpenMP thread pool), runs `agent.run_episodes` on its episodes, and sends back its trajectories without their episodes (the
-parent has them). Trajectories come back in the input order. A policy with a sampling generator is reseeded per
-worker (`policy.reseed(worker)`), so the workers never draw the same random numbers; results then depend on the
-number of workers, as they do on the batch a policy sees. Progress reaches `progress` as episodes finish.
+`workers` should match the cores; a fork never re-enters the parent's OpenMP thread pool), runs
+`agent.run_episodes` on its episodes, and sends back its trajectories without their episodes (the parent has them).
+Trajectories come back in the input order. A policy with a sampling generator is reseeded per worker
+(`policy.reseed(worker)`), so the workers never draw the same random numbers; results then depend on the number of
+workers, as they do on the batch a policy sees. Progress reaches `progress` as episodes finish. `workers` = 0
+means one per core (resolve_workers).
 
 Falls back to one process where fork is not available, where the policy says it cannot be forked (a model on a GPU:
 `policy.forkable` False), or for fewer than two episodes per worker. A worker's exception is raised here with its
@@ -37,6 +39,13 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:                       # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def resolve_workers(workers: int) -> int:
+    """A `workers` setting as a count: 0 means one per core (default_workers); negative is an error."""
+    if workers < 0:
+        raise ValueError(f"workers must be 0 (one per core) or more, got {workers}")
+    return workers or default_workers()
 
 
 def usable_workers(policy, n_episodes: int, workers: int) -> int:

@@ -1,8 +1,10 @@
 """Agent benchmark: inference speed of the learned policy, and cost per episode as the context grows.
 
 Part 1 (throughput): agent steps/s and generated+prefilled tokens/s of the learned policy with 1 and 64 episodes in
-lockstep, and 64 shared by one worker process per core (atommem/parallel.py). Part 2 (scaling): seconds and peak memory (resident memory after the episode minus before it; the trajectory record itself grows with the steps) per episode at 1k ... 128k tokens (add 1m with
---long): cost should grow linearly with length and memory stay flat, since the agent only ever holds one chunk.
+lockstep, and 64 shared by one worker process per core (atommem/parallel.py). Part 2 (scaling): seconds and peak
+memory (resident memory after the episode minus before it; the trajectory record itself grows with the steps) per
+episode at 1k ... 128k tokens (add 1m with --long): cost should grow linearly with length and memory stay flat,
+since the agent only ever holds one chunk.
 Uses runs/latest when a trained policy exists (else a randomly initialised tiny model: the same cost, meaningless
 answers). Prints tables and ends with one JSON line. Never asserts timings.
 

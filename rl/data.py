@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from atommem.agent import AgentConfig, Trajectory, run_episodes
 from atommem.observation import END_TOKEN, special_tokens
 from atommem.ops import OP_TAGS, Answer, Create, Delete, Read, Update
-from atommem.parallel import default_workers
+from atommem.parallel import resolve_workers
 from atommem.tasks.registry import generate
 from atommem.teacher import TeacherPolicy
 from atommem.world_state import is_arrival_entry
@@ -41,11 +41,8 @@ def episode_workers(cfg: TrainConfig) -> int:
     """Processes that share a batch of episodes (atommem/parallel.py): `workers`, 0 meaning one per core; one
     under torchrun, whose processes already share the cores."""
     from rl import distributed as dist
-    if cfg.workers < 0:
-        raise ValueError(f"workers must be 0 (one per core) or more, got {cfg.workers}")
-    if dist.world() > 1:
-        return 1
-    return cfg.workers or default_workers()
+    workers = resolve_workers(cfg.workers)
+    return 1 if dist.world() > 1 else workers
 
 
 def training_seed(cfg: TrainConfig, stream: int, i: int) -> int:
