@@ -44,13 +44,22 @@ def action_logprobs(model, idx, pos, targets, temperature: float = 1.0, with_ent
     return logp, entropy
 
 
-def observation_logprobs(model, hidden, idx, obs_lens):
-    """Log-probs (N,) of every observation token after the first, all rows flattened (the dense auxiliary loss of
-    SFT: the observation repeats names and codes, so predicting it trains the copying the actions need)."""
+def observation_logprobs(model, hidden, idx, obs_lens, stride: int = 1, offset: int = 0):
+    """Log-probs (N,) of observation tokens after the first, all rows flattened (the dense auxiliary loss of SFT:
+    the observation repeats names and codes, so predicting it trains the copying the actions need). With stride
+    s > 1 only the positions p with (p + offset) % s == 0 go through the output head (a 1/s sample of them)."""
     T = idx.shape[1]
-    predicts = torch.arange(1, T, device=idx.device)[None, :] < torch.as_tensor(obs_lens, device=idx.device)[:, None]
+    p = torch.arange(T - 1, device=idx.device)
+    predicts = (p + 1)[None, :] < torch.as_tensor(obs_lens, device=idx.device)[:, None]
+    if stride > 1:
+        predicts &= ((p + offset) % stride == 0)[None, :]
     logits = model.head(hidden[:, :-1][predicts]).float()               # (N, V)
     return F.log_softmax(logits, dim=-1).gather(-1, idx[:, 1:][predicts].unsqueeze(-1)).squeeze(-1)
+
+
+def observation_targets(obs_len: int, stride: int = 1, offset: int = 0) -> int:
+    """How many positions of an observation of obs_len tokens observation_logprobs scores."""
+    return len(range((-offset) % stride, obs_len - 1, stride))
 
 
 def length_batches(rows, batch_size: int, rng: random.Random):

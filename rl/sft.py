@@ -5,7 +5,9 @@ Objective, per batch of rows (observation o, teacher action a = a_1..a_n, end to
 i.e. the loss is on action tokens, averaged over the batch's action tokens; with `obs_loss` > 0 it adds that weight
 times the mean next-token loss over the observation tokens (a dense signal from the same forward pass: the
 observation repeats names and codes, so predicting it trains the copying that the actions need; measured at 3,000
-steps: weight 0 -> 0.33 mean exact match, 0.5 -> 0.46, 1.0 -> 0.51, the default). With `cpu_bf16` the forward pass
+steps: weight 0 -> 0.33 mean exact match, 0.5 -> 0.46, 1.0 -> 0.51, the default). With `obs_loss_stride` = s > 1 that
+mean is taken over every s-th observation position only (offset by the step number, so each position is scored once
+every s steps): the output head then runs over a third of the positions for s = 3. With `cpu_bf16` the forward pass
 runs in bf16 autocast on a CPU with native bf16 (weights, gradients and optimizer stay fp32). With
 `decision_weight` != 1 the action tokens that choose an operation (its opening tag, or the end of the action) weigh
 that much in the action loss. AdamW, linear warmup then cosine decay to min_lr_ratio, gradient clipping. With
@@ -26,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from rl import distributed as dist
-from rl.batching import action_logprobs, collate, length_batches, observation_logprobs
+from rl.batching import action_logprobs, collate, length_batches, observation_logprobs, observation_targets
 from rl.losses import sft_loss
 from rl.train_state import latest_checkpoint, load_train_state, save_checkpoint
 
@@ -65,6 +67,8 @@ def run_sft(cfg, model, rows, ckpt_dir, logger, evaluate=None, resume: bool = Fa
             decision_ids=None):
     """Train `model` in place on `rows`; checkpoints under ckpt_dir; returns the model. `decision_ids`: the token
     ids weighted by cfg.decision_weight in the action loss."""
+    if cfg.obs_loss_stride < 1:
+        raise ValueError(f"obs_loss_stride must be a whole number >= 1 (1: every position), got {cfg.obs_loss_stride}")
     opt = make_optimizer(model, cfg.sft_lr, cfg.weight_decay)
     step, epoch, cursor = 0, 0, 0
     ema = WeightAverage(model, cfg.sft_ema) if cfg.sft_ema > 0 else None
@@ -89,7 +93,8 @@ def run_sft(cfg, model, rows, ckpt_dir, logger, evaluate=None, resume: bool = Fa
         lr = lr_at(step, cfg.sft_steps, cfg.sft_warmup, cfg.sft_lr, cfg.min_lr_ratio)
         for group in opt.param_groups:
             group["lr"] = lr
-        n_tok, loss = _batch_loss(model, batch, cfg.obs_loss, decision_ids, cfg.decision_weight, cfg.cpu_bf16)
+        n_tok, loss = _batch_loss(model, batch, cfg.obs_loss, decision_ids, cfg.decision_weight, cfg.cpu_bf16,
+                                  obs_stride=cfg.obs_loss_stride, obs_offset=step)
         check_finite(loss, "sft", step)
         opt.zero_grad(set_to_none=True)
         if loss.requires_grad:
@@ -162,13 +167,13 @@ class WeightAverage:
 
 
 def _batch_loss(model, batch, obs_weight: float = 0.0, decision_ids=None, decision_weight: float = 1.0,
-                cpu_bf16: bool = False):
+                cpu_bf16: bool = False, obs_stride: int = 1, obs_offset: int = 0):
     """The SFT loss of a global batch: (padded tokens of all processes, loss). Data-parallel, each process takes
     its slice and divides its summed token losses by the batch's global token counts (the sum over processes is
     the one-process loss); the returned loss's value is the global loss, its gradient this process's part."""
     local = dist.shard(batch)
     denom = float(sum(len(r.action_ids) for r in batch))
-    obs_denom = float(sum(len(r.obs_ids) - 1 for r in batch))
+    obs_denom = float(sum(observation_targets(len(r.obs_ids), obs_stride, obs_offset) for r in batch))
     loss, numel = torch.zeros((), device=model.device), 0
     if local:
         idx, pos, targets, mask = (t.to(model.device) for t in collate(local))
@@ -180,7 +185,7 @@ def _batch_loss(model, batch, obs_weight: float = 0.0, decision_ids=None, decisi
                 logp = logp * torch.where(is_decision, decision_weight, 1.0)
             loss, numel = sft_loss(logp, mask, denom), int(idx.numel())
             if obs_weight > 0:
-                obs_logp = observation_logprobs(model, h, idx, [len(r.obs_ids) for r in local])
+                obs_logp = observation_logprobs(model, h, idx, [len(r.obs_ids) for r in local], obs_stride, obs_offset)
                 loss = loss + obs_weight * (-obs_logp.sum() / max(obs_denom, 1.0))
     if dist.world() == 1:
         return numel, loss

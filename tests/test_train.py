@@ -167,6 +167,31 @@ def test_observation_logprobs_match_a_full_forward_pass(smoke_data):
     torch.testing.assert_close(got.double(), want, atol=1e-4, rtol=1e-4)
 
 
+def test_observation_logprobs_with_a_stride_score_every_sth_position(smoke_data):
+    """With stride s and offset o, exactly the positions p with (p + o) % s == 0 are scored, each as in the full
+    pass, and observation_targets counts them (the loss's denominator)."""
+    cfg, tok, rows = smoke_data
+    from rl.batching import collate, observation_logprobs, observation_targets
+    torch.manual_seed(0)
+    model = build_model(cfg, tok.vocab_size).eval()
+    batch = rows[:6]
+    idx = collate(batch)[0]
+    lens = [len(r.obs_ids) for r in batch]
+    with torch.no_grad():
+        h = model.hidden(idx)
+        full = observation_logprobs(model, h, idx, lens)
+        starts = [0] + list(torch.tensor([n - 1 for n in lens]).cumsum(0))
+        for stride, offset in ((3, 0), (3, 7), (2, 1), (5, 4)):
+            got = observation_logprobs(model, h, idx, lens, stride, offset)
+            want = torch.cat([full[starts[b]:starts[b + 1]][[p for p in range(n - 1) if (p + offset) % stride == 0]]
+                              for b, n in enumerate(lens)])
+            assert got.shape == want.shape == (sum(observation_targets(n, stride, offset) for n in lens),)
+            assert 0 < got.numel() < full.numel()
+            torch.testing.assert_close(got, want)
+    with pytest.raises(ValueError, match="obs_loss_stride"):
+        run_sft(TrainConfig.from_dict({**cfg.to_dict(), "obs_loss_stride": 0}), model, rows, None, None, progress=False)
+
+
 def test_observation_loss_trains_and_lowers_the_observation_loss(tmp_path, smoke_data):
     cfg, tok, rows = smoke_data
     from rl.batching import collate, observation_logprobs
