@@ -222,8 +222,8 @@ class TrainConfig:
         return cls(**{**PRESETS[name], "preset": name, **overrides})
 
 
-# Fields that change the model's shape or what it sees, with the value runs saved before the field existed were
-# trained with (resuming such a run must rebuild the same model and the same observations).
+# Fields that change the model's shape, what it sees or how it is trained, with the value runs saved before the
+# field existed were trained with (resuming such a run must rebuild the same model, observations and loss).
 BEFORE_FIELD = {"qkv_conv": 0, "answer_focus": False, "sft_ema": 0.0, "obs_loss_stride": 1}
 
 PRESETS: dict[str, dict] = {
