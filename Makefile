@@ -28,14 +28,15 @@ train: install
 	$(PY) -m atommem.cli train --preset $(PRESET) --out $(OUT)
 
 # The run's SFT and SFT+GRPO policies at 1x, 4x and 16x its training length, on its own evaluation seeds and
-# episode count (so the 1x and 4x cells are make train's episodes); EVAL_N=n overrides the count.
+# episode count (so the 1x and 4x cells are make train's episodes), with where each failed episode first departed
+# from the teacher; EVAL_N=n overrides the count.
 eval-long: install
 	@test -f $(OUT)/config.json || { echo "no run in $(OUT): run make train first, or set OUT=runs/NAME"; exit 2; }
 	set -e; set -- $$($(PY) -c "import json; c = json.load(open('$(OUT)/config.json')); \
 	  print(c['train_tokens'], c['eval_n'], c['eval_seed'])"); \
 	for p in policy_sft policy; do \
 	  $(PY) -m atommem.cli eval --ckpt $(OUT)/$$p --lengths $$1,$$(($$1 * 4)),$$(($$1 * 16)) \
-	    --n $${EVAL_N:-$$2} --seed $$3 --out $(OUT)/eval_long_$$p; done
+	    --n $${EVAL_N:-$$2} --seed $$3 --divergences --out $(OUT)/eval_long_$$p; done
 
 # Data-parallel training (rl/distributed.py): NPROC processes, gloo on CPU, nccl + bf16 autocast on GPUs.
 train-ddp: install

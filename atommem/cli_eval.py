@@ -55,8 +55,11 @@ def _print_trace(traj, out=None) -> None:
 @click.option("--step-errors", is_flag=True,
               help="Also compare the policy with the teacher on every teacher step of the same episodes "
                    "(teacher-forced), and print the mismatches per task and kind of step.")
+@click.option("--divergences", is_flag=True,
+              help="Also find, in each episode the policy got wrong, the first of its own steps where the teacher "
+                   "would have acted otherwise, and print how those first departures are distributed.")
 def eval_command(ckpt, policy_kind, task, lengths, n, seed, workflow, top_k, hide_questions, babi, haystack,
-                 out_dir, trace, workers, step_errors):
+                 out_dir, trace, workers, step_errors, divergences):
     """Evaluate a memory policy on fresh episodes; prints a Markdown table and a final JSON line."""
     from tqdm import tqdm
 
@@ -118,6 +121,13 @@ def eval_command(ckpt, policy_kind, task, lengths, n, seed, workflow, top_k, hid
         from atommem.step_errors import step_errors as teacher_forced
         report = teacher_forced(policy, cells, cfg)
         click.echo(f"\nteacher-forced steps that differ from the teacher: {report.rate():.3f}\n{report.markdown()}")
+    if divergences:
+        from atommem.evaluate import length_label
+        from atommem.step_errors import first_divergences
+        report = first_divergences(result.trajectories, [f"{c[0]} {length_label(c[1])}" for c in cells])
+        failed = sum(report.failed.values())
+        click.echo(f"\nfirst departures from the teacher in the {failed} episodes not fully right"
+                   + (f":\n{report.markdown()}" if failed else "."))
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

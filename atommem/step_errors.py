@@ -4,6 +4,9 @@ The teacher runs each episode; the policy then acts on every observation the tea
 compared with the teacher's. Mismatches are counted per task family and per kind of teacher step (the phase and its
 first operation: `read:update`, `answer:answer`, `read:none` for a chunk where it does nothing), with examples.
 Unlike end-to-end accuracy nothing compounds here: the table says which decision or which copy fails.
+`first_divergences` takes the other view, on the policy's own runs: in each episode it got wrong, the teacher acts on
+every observation the policy saw, and the first step where the two differ is classed (an action where the teacher
+does nothing, nothing where the teacher acts, another operation, or the same operations with other text: a copy).
 Also owns `wrong_writes`: in any trajectory (no teacher needed), the entries each step wrote that the facts read so
 far contradict, the step-level signal a trainer may price. Knows nothing about training.
 """
@@ -13,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from atommem.agent import AgentConfig, Step, Trajectory, run_episodes
-from atommem.ops import Create, Update
+from atommem.ops import Create, Update, parse_ops
 from atommem.teacher import TeacherPolicy, chunk_events
 from atommem.world_state import apply_event, parse_entry
 
@@ -84,4 +87,71 @@ def step_errors(policy, cells, config: AgentConfig, keep_examples: int = 3) -> S
             examples = report.examples.setdefault(key, [])
             if len(examples) < keep_examples:
                 examples.append((step.action.text, action.text))
+    return report
+
+
+# how a policy's step departs from the teacher's action on the same observation
+DIVERGENCE_KINDS = {
+    "extra": "acts where the teacher does nothing",
+    "missed": "does nothing where the teacher acts",
+    "operation": "another sequence of operations",
+    "copy": "the same operations, other text",
+}
+
+
+def _clip(text: str, n: int = 120) -> str:
+    return text if len(text) <= n else text[:n] + " ..."
+
+
+def divergence_kind(policy_text: str, teacher_text: str) -> str | None:
+    """How `policy_text` differs from `teacher_text` (a key of DIVERGENCE_KINDS), or None if they agree."""
+    if policy_text.strip() == teacher_text.strip():
+        return None
+    if not teacher_text.strip():
+        return "extra"
+    if not policy_text.strip():
+        return "missed"
+    kinds = [[type(op).__name__ for op in parse_ops(t).ops] for t in (policy_text, teacher_text)]
+    return "copy" if kinds[0] == kinds[1] else "operation"
+
+
+@dataclass
+class Divergences:
+    failed: Counter = field(default_factory=Counter)     # family -> episodes not fully right
+    first: Counter = field(default_factory=Counter)      # (family, phase, kind) -> episodes; kind "none": the
+                                                         # policy did what the teacher would at every step
+    examples: dict = field(default_factory=dict)         # (family, phase, kind) -> [(teacher action, policy action)]
+
+    def markdown(self) -> str:
+        lines = ["| task | phase | first departure | episodes | share of the task's failures | "
+                 "example: teacher -> policy |", "|---" * 6 + "|"]
+        for key in sorted(self.first):
+            ex = self.examples.get(key, [])
+            shown = f"`{_clip(ex[0][0]) or '(nothing)'}` -> `{_clip(ex[0][1]) or '(nothing)'}`" if ex else ""
+            label = DIVERGENCE_KINDS.get(key[2], "none: the teacher would have done the same")
+            lines.append(f"| {key[0]} | {key[1]} | {label} | {self.first[key]} | "
+                         f"{self.first[key] / self.failed[key[0]]:.2f} | {shown.replace('|', '/')} |")
+        return "\n".join(lines)
+
+
+def first_divergences(trajectories, labels=None, keep_examples: int = 2) -> Divergences:
+    """For each trajectory with reward below 1: the first of its steps where the teacher, given the same
+    observation, would have acted otherwise. `labels` names each trajectory's row (default: its task family)."""
+    teacher, report = TeacherPolicy(), Divergences()
+    for i, traj in enumerate(trajectories):
+        if traj.reward >= 1.0:
+            continue
+        family = labels[i] if labels is not None else traj.episode.family
+        report.failed[family] += 1
+        key = (family, "-", "none")
+        actions = teacher.act([step.observation for step in traj.steps])
+        for step, action in zip(traj.steps, actions):
+            kind = divergence_kind(step.action.text, action.text)
+            if kind is not None:
+                key = (family, step.phase, kind)
+                examples = report.examples.setdefault(key, [])
+                if len(examples) < keep_examples:
+                    examples.append((action.text, step.action.text))
+                break
+        report.first[key] += 1
     return report

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import torch
 
-from atommem.evaluate import evaluate, markdown_table, plot_accuracy
+from atommem.evaluate import episodes_for, evaluate, length_label, markdown_table, plot_accuracy
 from atommem.model_policy import ModelPolicy, SamplingConfig, save_policy
+from atommem.step_errors import first_divergences
 from atommem.teacher import TeacherPolicy
 from model.checkpoint import write_json_atomic
 from model.config import GPTConfig
@@ -64,14 +65,24 @@ def build_model(cfg: TrainConfig, vocab_size: int) -> GPT:
 
 
 def final_evaluation(cfg: TrainConfig, out: Path, tok: Tokenizer, policies: dict) -> dict:
+    """Every policy on the same fresh episodes at each evaluation length; for the learned ones, also where each
+    episode they got wrong first departed from the teacher (atommem/step_errors.py first_divergences)."""
     lengths = [cfg.train_tokens * m for m in cfg.eval_multiples]
+    cells = episodes_for(cfg.families, lengths, cfg.eval_n, cfg.eval_seed)
+    labels = [f"{family} {length_label(length)}" for family, length, _ in cells]
     results, tables = {}, []
     for name, policy in policies.items():
         log(f"evaluating {name} on {cfg.eval_n} fresh episodes per family at {lengths} tokens")
         res = evaluate(policy, cfg.families, lengths, cfg.eval_n, cfg.eval_seed, agent_config(cfg),
-                       workers=episode_workers(cfg))
+                       episodes=cells, workers=episode_workers(cfg))
         results[name] = res.to_json()
         tables.append(f"### {name} (mean {res.mean_accuracy():.3f}, {res.seconds:.0f} s)\n\n{markdown_table(res)}\n")
+        if isinstance(policy, ModelPolicy):
+            departures = first_divergences(res.trajectories, labels)
+            if departures.first:
+                tables.append(f"Where the {sum(departures.failed.values())} episodes {name} got wrong first "
+                              f"departed from what the teacher would do on the same observation:\n\n"
+                              f"{departures.markdown()}\n")
         plot_accuracy(res, out / f"accuracy_{name}.png", f"{name}: exact match vs context length")
     summary = "| policy | " + " | ".join(f"{m}x" for m in cfg.eval_multiples) + " | mean |\n"
     summary += "|---" * (len(cfg.eval_multiples) + 2) + "|\n"

@@ -80,3 +80,64 @@ def test_wrong_writes_charge_only_the_step_that_left_an_entry_wrong():
         wrong = wrong_writes(traj)
         assert sum(wrong) == 1, (policy.corrupted, wrong)
         assert any(getattr(o, "text", None) == policy.corrupted for o in traj.steps[wrong.index(1)].ops)
+
+
+def test_divergence_kind_names_how_two_actions_differ():
+    from atommem.step_errors import divergence_kind
+    assert divergence_kind("<read> Mary</read>", " <read> Mary</read> ") is None
+    assert divergence_kind("<read> Mary</read>", "") == "extra"
+    assert divergence_kind("", "<create> Mary: garden</create>") == "missed"
+    assert divergence_kind("<create> Mary: garden</create>", "<update> 1: Mary: garden</update>") == "operation"
+    assert divergence_kind("<create> Mary: garden</create><read> John</read>",
+                           "<create> Mary: garden</create>") == "operation"
+    assert divergence_kind("<create> Mary: gardn</create>", "<create> Mary: garden</create>") == "copy"
+
+
+class WrongAnswers:
+    """The teacher, except that every answer is `nowhere`."""
+
+    def __init__(self):
+        self.teacher = TeacherPolicy()
+
+    def act(self, observations):
+        import re
+        actions = self.teacher.act(observations)
+        for a in actions:
+            a.text = re.sub(r"<answer>[^<]*</answer>", "<answer> nowhere</answer>", a.text)
+        return actions
+
+
+def _run(policy, cells):
+    from atommem.agent import run_episodes
+    return run_episodes([c[2] for c in cells], policy, AgentConfig())
+
+
+def test_first_divergences_find_the_step_that_went_wrong():
+    from atommem.step_errors import first_divergences
+    cells = episodes_for(["qa1", "kv"], [256], 3, 79)
+    assert not first_divergences(_run(TeacherPolicy(), cells)).first      # every episode right: nothing to explain
+    idle = first_divergences(_run(DoNothing(), cells))
+    assert sum(idle.failed.values()) == 6
+    assert set(idle.first) == {("qa1", "read", "missed"), ("kv", "read", "missed")}
+    assert idle.examples[("kv", "read", "missed")][0][1] == ""
+    wrong = first_divergences(_run(WrongAnswers(), cells), labels=["a"] * 3 + ["b"] * 3)
+    assert wrong.first == {("a", "answer", "copy"): 3, ("b", "answer", "copy"): 3}
+    assert "| b | answer | the same operations, other text | 3 | 1.00 |" in wrong.markdown()
+
+
+def test_an_episode_failed_in_agreement_with_the_teacher_has_no_departure():
+    import dataclasses
+    from atommem.step_errors import first_divergences
+    cells = episodes_for(["qa1"], [256], 2, 80)
+    ep = cells[0][2]
+    moved = dataclasses.replace(ep, questions=[dataclasses.replace(q, answer="nowhere") for q in ep.questions])
+    report = first_divergences(_run(TeacherPolicy(), [("qa1", 256, moved), cells[1]]))
+    assert report.failed == {"qa1": 1} and report.first == {("qa1", "-", "none"): 1}
+    assert "none: the teacher would have done the same" in report.markdown()
+
+
+def test_eval_cli_prints_first_divergences():
+    res = CliRunner().invoke(main, ["eval", "--policy", "teacher", "--task", "qa1", "--lengths", "256", "--n", "2",
+                                    "--divergences", "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    assert "first departures from the teacher in the 0 episodes not fully right." in res.output

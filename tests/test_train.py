@@ -1,6 +1,7 @@
 """Training end to end on the smoke preset: loss falls, reward computed, checkpoints written, reloaded and resumed
 exactly; a NaN stops the run and leaves the last checkpoint intact."""
 import math
+import re
 
 import pytest
 import torch
@@ -29,7 +30,11 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     policy, agent = load_policy(tmp_path / "run" / "policy")
     assert agent["workflow"] == "atommem" and policy.model.config.vocab_size == cfg.vocab_size
     assert (tmp_path / "latest").is_symlink()
-    assert (tmp_path / "run" / "results.md").read_text().count("|") > 10
+    text = (tmp_path / "run" / "results.md").read_text()
+    assert text.count("|") > 10
+    if results["sft"]["mean_accuracy"] < 1.0:     # the smoke policy fails most episodes: their first departures
+        assert "episodes sft got wrong first departed" in text
+        assert re.search(r"\| (qa1|kv) (256|512) \| (read|answer|-) \| ", text), text
 
 
 class _CrashAt(MetricsLogger):
