@@ -122,9 +122,9 @@ def eval_command(ckpt, policy_kind, task, lengths, n, seed, workflow, top_k, hid
         report = teacher_forced(policy, cells, cfg)
         click.echo(f"\nteacher-forced steps that differ from the teacher: {report.rate():.3f}\n{report.markdown()}")
     if divergences:
-        from atommem.evaluate import length_label
+        from atommem.evaluate import cell_labels
         from atommem.step_errors import first_divergences
-        report = first_divergences(result.trajectories, [f"{c[0]} {length_label(c[1])}" for c in cells])
+        report = first_divergences(result.trajectories, cell_labels(cells))
         failed = sum(report.failed.values())
         click.echo(f"\nfirst departures from the teacher in the {failed} episodes not fully right"
                    + (f":\n{report.markdown()}" if failed else "."))

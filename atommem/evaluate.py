@@ -42,6 +42,11 @@ class EvalResult:
                 "mean_accuracy": self.mean_accuracy()}
 
 
+def cell_labels(cells) -> list[str]:
+    """`family length` for each (family, length, episode) cell, e.g. `qa1 2k`."""
+    return [f"{family} {length_label(length)}" for family, length, _ in cells]
+
+
 def episodes_for(families, lengths, n: int, seed: int, haystack=None) -> list[tuple[str, int, object]]:
     cells = []
     for family in families:

@@ -49,6 +49,14 @@ def wrong_writes(traj: Trajectory) -> list[int]:
     return out
 
 
+def _example(teacher: str, policy: str, clip: int | None = None) -> str:
+    """A (teacher action, policy action) pair as a table cell, each cut to `clip` characters if given."""
+    def show(text: str) -> str:
+        text = text if clip is None or len(text) <= clip else text[:clip] + " ..."
+        return text or "(nothing)"
+    return f"`{show(teacher)}` -> `{show(policy)}`"
+
+
 def step_kind(step: Step) -> str:
     return f"{step.phase}:{type(step.ops[0]).__name__.lower() if step.ops else 'none'}"
 
@@ -67,7 +75,7 @@ class StepErrors:
         lines = ["| task | teacher step | steps | wrong | rate | example: teacher -> policy |", "|---" * 6 + "|"]
         for key in sorted(self.total):
             ex = self.examples.get(key, [])
-            shown = f"`{ex[0][0] or '(nothing)'}` -> `{ex[0][1] or '(nothing)'}`" if ex else ""
+            shown = _example(*ex[0]) if ex else ""
             lines.append(f"| {key[0]} | {key[1]} | {self.total[key]} | {self.wrong[key]} | "
                          f"{self.wrong[key] / self.total[key]:.3f} | {shown.replace('|', '/')} |")
         return "\n".join(lines)
@@ -99,8 +107,6 @@ DIVERGENCE_KINDS = {
 }
 
 
-def _clip(text: str, n: int = 120) -> str:
-    return text if len(text) <= n else text[:n] + " ..."
 
 
 def divergence_kind(policy_text: str, teacher_text: str) -> str | None:
@@ -127,7 +133,7 @@ class Divergences:
                  "example: teacher -> policy |", "|---" * 6 + "|"]
         for key in sorted(self.first):
             ex = self.examples.get(key, [])
-            shown = f"`{_clip(ex[0][0]) or '(nothing)'}` -> `{_clip(ex[0][1]) or '(nothing)'}`" if ex else ""
+            shown = _example(*ex[0], clip=120) if ex else ""
             label = DIVERGENCE_KINDS.get(key[2], "none: the teacher would have done the same")
             lines.append(f"| {key[0]} | {key[1]} | {label} | {self.first[key]} | "
                          f"{self.first[key] / self.failed[key[0]]:.2f} | {shown.replace('|', '/')} |")
@@ -144,8 +150,8 @@ def first_divergences(trajectories, labels=None, keep_examples: int = 2) -> Dive
         family = labels[i] if labels is not None else traj.episode.family
         report.failed[family] += 1
         key = (family, "-", "none")
-        actions = teacher.act([step.observation for step in traj.steps])
-        for step, action in zip(traj.steps, actions):
+        for step in traj.steps:                       # step by step: the teacher stops at the first departure
+            action = teacher.act([step.observation])[0]
             kind = divergence_kind(step.action.text, action.text)
             if kind is not None:
                 key = (family, step.phase, kind)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from atommem.evaluate import episodes_for, evaluate, length_label, markdown_table, plot_accuracy
+from atommem.evaluate import cell_labels, episodes_for, evaluate, markdown_table, plot_accuracy
 from atommem.model_policy import ModelPolicy, SamplingConfig, save_policy
 from atommem.step_errors import first_divergences
 from atommem.teacher import TeacherPolicy
@@ -69,7 +69,7 @@ def final_evaluation(cfg: TrainConfig, out: Path, tok: Tokenizer, policies: dict
     episode they got wrong first departed from the teacher (atommem/step_errors.py first_divergences)."""
     lengths = [cfg.train_tokens * m for m in cfg.eval_multiples]
     cells = episodes_for(cfg.families, lengths, cfg.eval_n, cfg.eval_seed)
-    labels = [f"{family} {length_label(length)}" for family, length, _ in cells]
+    labels = cell_labels(cells)
     results, tables = {}, []
     for name, policy in policies.items():
         log(f"evaluating {name} on {cfg.eval_n} fresh episodes per family at {lengths} tokens")
