@@ -58,8 +58,11 @@ def _print_trace(traj, out=None) -> None:
 @click.option("--divergences", is_flag=True,
               help="Also find, in each episode the policy got wrong, the first of its own steps where the teacher "
                    "would have acted otherwise, and print how those first departures are distributed.")
+@click.option("--constrained/--free", default=None,
+              help="Decode a learned policy's actions as well-formed operations of observation words only "
+                   "(atommem/action_constraint.py) [default: the checkpoint's setting].")
 def eval_command(ckpt, policy_kind, task, lengths, n, seed, workflow, top_k, hide_questions, babi, haystack,
-                 out_dir, trace, workers, step_errors, divergences):
+                 out_dir, trace, workers, step_errors, divergences, constrained):
     """Evaluate a memory policy on fresh episodes; prints a Markdown table and a final JSON line."""
     from tqdm import tqdm
 
@@ -84,6 +87,8 @@ def eval_command(ckpt, policy_kind, task, lengths, n, seed, workflow, top_k, hid
             policy, agent = load_policy(ckpt)
         except PolicyLoadError as err:
             _fail(str(err))
+        if constrained is not None:
+            policy.sampling.constrained = constrained
     cfg = AgentConfig(**{**agent, "questions_visible": not hide_questions})
     if workflow:
         from atommem.workflows import WORKFLOWS

@@ -1,7 +1,8 @@
 """The learned policy: a checkpoint (GPT + tokenizer) behind the policy interface.
 
 Each call renders the batch of observations, encodes them, and generates every action in one ragged batch (prefill,
-then KV-cache decoding until `<end>`). The sampled ids and their log-probs are returned with the text, because RL
+then KV-cache decoding until `<end>`), with `constrained` only well-formed operations of the observation's words
+(atommem/action_constraint.py). The sampled ids and their log-probs are returned with the text, because RL
 trains on exactly these ids (never re-tokenised). An observation longer than the window keeps its last tokens.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ class SamplingConfig:
     max_action_tokens: int = 128   # the longest teacher action seen is under 80 tokens (a qa3 move, a vt chain)
     max_batch: int = 128
     seed: int = 0
+    constrained: bool = False      # well-formed ops of observation words only (atommem/action_constraint.py)
 
 
 class ModelPolicy:
@@ -35,6 +37,7 @@ class ModelPolicy:
         self.end_id = tokenizer.token_id(END_TOKEN)
         self.generator = torch.Generator().manual_seed(self.sampling.seed)
         self.truncated = 0
+        self._token_table = None  # built on first use by the action constraint
 
     @property
     def forkable(self) -> bool:
@@ -53,6 +56,12 @@ class ModelPolicy:
             ids = ids[-room:]
         return ids
 
+    def _constraint(self, observations: list[Observation]):
+        from atommem.action_constraint import ActionConstraint, TokenTable
+        if self._token_table is None:
+            self._token_table = TokenTable.of(self.tokenizer)
+        return ActionConstraint(self._token_table, [render(o) for o in observations])
+
     def act(self, observations: list[Observation]) -> list[Action]:
         s = self.sampling
         prompts = [self.encode(o) for o in observations]
@@ -61,8 +70,10 @@ class ModelPolicy:
         size = -(-len(prompts) // max(1, n_batches))  # even batches: 150 rows run as 75 + 75, not 128 + 22
         for start in range(0, len(prompts), size):
             batch = prompts[start:start + size]
+            part = self._constraint(observations[start:start + size]) if s.constrained else None
             gens = generate(self.model, batch, s.max_action_tokens, stop_ids=self.end_id, greedy=s.greedy,
-                            temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, generator=self.generator)
+                            temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, generator=self.generator,
+                            constraint=part)
             for ids, gen in zip(batch, gens):
                 body = gen.token_ids[:-1] if gen.stopped else gen.token_ids
                 actions.append(Action(self.tokenizer.decode(body), ids, gen.token_ids, gen.logprobs))
@@ -80,9 +91,10 @@ POLICY_FILES = ("model.safetensors", "config.json", "tokenizer.json", "agent.jso
 OLD_MAX_ACTION_TOKENS = 48
 
 
-def save_policy(directory, model, tokenizer, agent_config: dict, max_action_tokens: int) -> None:
-    """A policy directory: weights + model config, tokenizer, the agent settings it was trained for and the
-    longest action it was trained to write."""
+def save_policy(directory, model, tokenizer, agent_config: dict, max_action_tokens: int,
+                constrained: bool = False) -> None:
+    """A policy directory: weights + model config, tokenizer, the agent settings it was trained for, the longest
+    action it was trained to write, and whether it decodes constrained (atommem/action_constraint.py)."""
     from pathlib import Path
 
     from model.checkpoint import save_model, write_json_atomic
@@ -91,7 +103,7 @@ def save_policy(directory, model, tokenizer, agent_config: dict, max_action_toke
     save_model(d, model)
     tokenizer.save(d / "tokenizer.json")
     write_json_atomic(d / "agent.json", {"format": "atommem-policy", "version": 1, "agent": agent_config,
-                                         "max_action_tokens": max_action_tokens})
+                                         "max_action_tokens": max_action_tokens, "constrained": constrained})
 
 
 def load_policy(directory, sampling: SamplingConfig | None = None, device=None):
@@ -120,5 +132,6 @@ def load_policy(directory, sampling: SamplingConfig | None = None, device=None):
         raise PolicyLoadError(f"cannot load the policy in {d}: {err}") from None
     model.eval()
     if sampling is None:
-        sampling = SamplingConfig(max_action_tokens=int(meta.get("max_action_tokens", OLD_MAX_ACTION_TOKENS)))
+        sampling = SamplingConfig(max_action_tokens=int(meta.get("max_action_tokens", OLD_MAX_ACTION_TOKENS)),
+                                  constrained=bool(meta.get("constrained", False)))
     return ModelPolicy(model, tokenizer, sampling), meta["agent"]

@@ -7,6 +7,11 @@ Owns two functions:
 (tau = 1 under greedy decoding), which is exactly what `score` recomputes with the same tau; the RL loss
 relies on that identity. Top-k / top-p only decide which tokens may be drawn.
 
+A `constraint` (any object with `allows(prompt_index, token) -> bool` and `advance(prompt_index, token)`) may refuse
+tokens: a refused pick is replaced by the most likely allowed token among the CONSTRAINT_CANDIDATES most likely
+(greedy), or by a draw from the allowed ones among them (sampling); when none is allowed the pick stands. The
+recorded log-prob stays that of the unfiltered softmax, as for top-k / top-p.
+
 Knows nothing about tokenizers, memory operations or the trainer. The model only needs `prefill`,
 `decode_step`, `hidden`, `head`, `device` and a `config` with max_seq_len / n_layers / n_heads / head_dim.
 """
@@ -21,6 +26,7 @@ from model.kv_cache import KVCache
 
 
 CACHE_CHUNK = 32  # positions the KV cache grows by: most actions end well before max_new_tokens
+CONSTRAINT_CANDIDATES = 32  # tokens a constraint may choose from when it refuses a pick
 
 
 @dataclass
@@ -63,6 +69,36 @@ def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, 
             probs = probs.to(generator.device)  # e.g. a CPU generator for a model on the GPU
         tokens = torch.multinomial(probs, 1, generator=generator).squeeze(1).to(logits.device)  # (B,)
     return tokens, logp.gather(1, tokens[:, None]).squeeze(1)
+
+
+def enforce(constraint, rows: list[int], logits: torch.Tensor, tokens: torch.Tensor, logps: torch.Tensor,
+            temperature: float = 1.0, greedy: bool = False, generator: torch.Generator | None = None):
+    """Replace each pick `constraint` refuses (see module docstring), then advance it. rows[i]: the prompt index of
+    logits row i. Returns (tokens, logps)."""
+    picks = tokens.tolist()
+    refused = [i for i, (r, t) in enumerate(zip(rows, picks)) if not constraint.allows(r, t)]
+    if refused:
+        scaled = logits[refused].float() / (1.0 if greedy else temperature)  # (R, V)
+        logp_all = torch.log_softmax(scaled, dim=-1)
+        top = torch.topk(logp_all, min(CONSTRAINT_CANDIDATES, logp_all.shape[-1]), dim=-1)
+        new_logps = logps.clone()
+        for j, i in enumerate(refused):
+            ok = [(t, lp) for t, lp in zip(top.indices[j].tolist(), top.values[j].tolist())
+                  if constraint.allows(rows[i], t)]
+            if not ok:
+                continue
+            if greedy or len(ok) == 1:
+                pick = 0
+            else:
+                weights = torch.tensor([lp for _, lp in ok]).exp()
+                cpu_generator = generator if generator is not None and generator.device.type == "cpu" else None
+                pick = int(torch.multinomial(weights, 1, generator=cpu_generator))
+            picks[i] = ok[pick][0]
+            new_logps[i] = ok[pick][1]
+        tokens, logps = torch.tensor(picks, dtype=tokens.dtype, device=tokens.device), new_logps
+    for r, t in zip(rows, picks):
+        constraint.advance(r, t)
+    return tokens, logps
 
 
 def _check_args(model, prompts, max_new_tokens, temperature, top_k, top_p, greedy):
@@ -114,7 +150,7 @@ def _prefill_grouped(model, prompts: list[list[int]], order: list[int], cache: K
 @torch.inference_mode()
 def generate(model, prompts: list[list[int]], max_new_tokens: int, stop_ids: set[int] | int | None = None,
              temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
-             generator: torch.Generator | None = None, prefill_groups: int = 4) -> list[Generation]:
+             generator: torch.Generator | None = None, prefill_groups: int = 4, constraint=None) -> list[Generation]:
     """Sample up to max_new_tokens per prompt; a row ends (and leaves the batch) at its first stop id.
 
     Prompts may have different lengths: they are sorted by length, prefilled in up to `prefill_groups` passes of
@@ -139,6 +175,8 @@ def generate(model, prompts: list[list[int]], max_new_tokens: int, stop_ids: set
     logits = _prefill_grouped(model, prompts, active, cache, prefill_groups)  # (B, V)
     for step in range(max_new_tokens):
         tokens, logps = sample_next(logits, temperature, top_k, top_p, greedy, generator)
+        if constraint is not None:
+            tokens, logps = enforce(constraint, active, logits, tokens, logps, temperature, greedy, generator)
         done = torch.isin(tokens, stop_tensor)  # (B_active,)
         for row, (tok, lp, d) in enumerate(zip(tokens.tolist(), logps.tolist(), done.tolist())):
             res = results[active[row]]

@@ -65,7 +65,8 @@ def answer_groups(cfg, model, tok, it: int, tasks: list[int]) -> tuple[list[tupl
         family = cfg.families[(it * cfg.rl_answer_tasks + t) % len(cfg.families)]
         episodes.append(generate(family, lengths[t], training_seed(cfg, 93, it * cfg.rl_answer_tasks + t),
                                  haystack=hay))
-    greedy = ModelPolicy(model, tok, SamplingConfig(max_action_tokens=cfg.max_action_tokens))
+    greedy = ModelPolicy(model, tok, SamplingConfig(max_action_tokens=cfg.max_action_tokens,
+                                                    constrained=cfg.rl_constrained))
     trajs = run_episodes(episodes, greedy, agent_config(cfg, visible))
     states = answer_states(trajs)
     stats = {"answer_states": len(states), "answer_groups_informative": 0, "answer_reward": 0.0}
@@ -73,6 +74,7 @@ def answer_groups(cfg, model, tok, it: int, tasks: list[int]) -> tuple[list[tupl
         return [], stats
     sampler = ModelPolicy(model, tok, SamplingConfig(greedy=False, temperature=cfg.temperature,
                                                     max_action_tokens=cfg.max_action_tokens,
+                                                    constrained=cfg.rl_constrained,
                                                     seed=cfg.seed * 1000 + it + 500_009 + (tasks[0] if tasks else 0)))
     G = cfg.group_size
     actions = sampler.act([obs for obs, _, _ in states for _ in range(G)])

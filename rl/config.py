@@ -174,7 +174,14 @@ class TrainConfig:
                                        # SFT policy (0.944): 0.931 at lr 1, 0.940 at lr 0.3
                                        # (bench/RESULTS.md, twenty-sixth round)
     rl_microbatch: int = 64
+    rl_constrained: bool = False       # GRPO's rollouts (and its greedy screening) decode constrained too;
+                                       # from seed 0's SFT policy (0.930 constrained): 0.923, against 0.933
+                                       # with free rollouts (more groups all-equal; RESULTS, 33rd round)
     max_action_tokens: int = 160       # a longer teacher action would be cut in SFT and at evaluation (longest 134)
+    constrained: bool = True           # learned policies decode well-formed ops of observation words only
+                                       # (atommem/action_constraint.py) in evaluations and as saved; GRPO
+                                       # samples free. Measured on ten policies: +1.3 to +3.6 points at 1x/4x
+                                       # (bench/RESULTS.md, thirty-third round)
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -224,7 +231,7 @@ class TrainConfig:
 
 # Fields that change the model's shape, what it sees or how it is trained, with the value runs saved before the
 # field existed were trained with (resuming such a run must rebuild the same model, observations and loss).
-BEFORE_FIELD = {"qkv_conv": 0, "answer_focus": False, "sft_ema": 0.0, "obs_loss_stride": 1}
+BEFORE_FIELD = {"qkv_conv": 0, "answer_focus": False, "sft_ema": 0.0, "obs_loss_stride": 1, "constrained": False}
 
 PRESETS: dict[str, dict] = {
     "smoke": dict(model_preset="smoke", vocab_size=512, max_seq_len=320, families=("qa1", "kv"),
@@ -236,7 +243,7 @@ PRESETS: dict[str, dict] = {
     "ablate": dict(sft_episodes=4000, sft_steps=3000, eval_every=1000, rl_iters=0, eval_multiples=(1, 4),
                    eval_n=20, obs_loss=0.5, prev_token=False, max_seq_len=320, max_action_tokens=48,
                    focus=False, answer_focus=False, train_questions=1, chain_repeat=1, qkv_conv=0, sft_ema=0.0,
-                   obs_loss_stride=1),
+                   obs_loss_stride=1, constrained=False),
                    # the recipe of the committed ablation table (bench/RESULTS.md; it predates the arrival entries)
     "small": dict(model_preset="small", vocab_size=2048, max_seq_len=512, sft_episodes=20000, sft_steps=20000,
                   sft_batch=64, sft_lr=1e-3, rl_iters=200, rl_tasks=32, eval_n=200,

@@ -103,7 +103,8 @@ def screen_pool(cfg, model, tok) -> list[list]:
     top = cfg.rl_tokens or cfg.train_tokens
     cands = [[cfg.families[i % len(cfg.families)], rng.randint(top // 2, top), training_seed(cfg, 92, i), i % 2 == 0]
              for i in range(cfg.rl_pool)]
-    greedy = ModelPolicy(model, tok, SamplingConfig(max_action_tokens=cfg.max_action_tokens))
+    greedy = ModelPolicy(model, tok, SamplingConfig(max_action_tokens=cfg.max_action_tokens,
+                                                    constrained=cfg.rl_constrained))
     failed = []
     for visible in (True, False):
         mine = [c for c in cands if c[3] == visible]
@@ -161,7 +162,8 @@ def rollout_batch(cfg, model, tok, it: int, families: list[str] | None = None, p
         visible = rng.random() >= cfg.hidden_question_frac
     agent = agent_config(cfg, visible)
     if k > 1:
-        greedy = ModelPolicy(model, tok, SamplingConfig(max_action_tokens=cfg.max_action_tokens))
+        greedy = ModelPolicy(model, tok, SamplingConfig(max_action_tokens=cfg.max_action_tokens,
+                                                    constrained=cfg.rl_constrained))
         scores = [episode_reward(tr, cfg.rl_reward)
                   for tr in run_episodes([ep for cands in candidates for ep in cands], greedy, agent,
                                          episode_workers(cfg))]
@@ -170,6 +172,7 @@ def rollout_batch(cfg, model, tok, it: int, families: list[str] | None = None, p
         chosen = [cands[0] for cands in candidates]
     policy = ModelPolicy(model, tok, SamplingConfig(greedy=False, temperature=cfg.temperature,
                                                    max_action_tokens=cfg.max_action_tokens,
+                                                   constrained=cfg.rl_constrained,
                                                    seed=cfg.seed * 1000 + it + mine[0] * 1_000_003))
     trajs = run_episodes([ep for ep in chosen for _ in range(cfg.group_size)], policy, agent, episode_workers(cfg))
     if cfg.rl_guide:                     # rl/guide.py: the teacher's run joins its group where it solves the task

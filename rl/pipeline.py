@@ -45,10 +45,16 @@ def log(msg: str) -> None:
         print(f"[train] {msg}", flush=True)
 
 
+def decoding(cfg: TrainConfig, constrained: bool | None = None) -> SamplingConfig:
+    """Greedy decoding of a learned policy in the evaluations, constrained as `cfg` says unless told otherwise."""
+    return SamplingConfig(max_action_tokens=cfg.max_action_tokens,
+                          constrained=cfg.constrained if constrained is None else constrained)
+
+
 def quick_eval(cfg: TrainConfig, tok: Tokenizer):
     """A small greedy evaluation at the training length (seeds from the evaluation range)."""
     def run(model) -> dict:
-        policy = ModelPolicy(model, tok, SamplingConfig(max_action_tokens=cfg.max_action_tokens))
+        policy = ModelPolicy(model, tok, decoding(cfg))
         res = evaluate(policy, cfg.families, [cfg.train_tokens], cfg.eval_during_n, cfg.eval_seed + 777_000,
                        agent_config(cfg), workers=episode_workers(cfg))
         out = {f"acc/{f}": next(iter(row.values())) for f, row in res.accuracy.items()}
@@ -139,7 +145,7 @@ def train(cfg: TrainConfig, out_dir, stage: str = "all", resume: bool = False, p
         run_sft(cfg, model, rows, out / "sft", logger, evaluate=quick, resume=resume, progress=progress,
                 decision_ids=decision_token_ids(tok))
         if dist.is_main():
-            save_policy(out / "policy_sft", model, tok, agent, cfg.max_action_tokens)
+            save_policy(out / "policy_sft", model, tok, agent, cfg.max_action_tokens, cfg.constrained)
     else:
         from model.checkpoint import load_model
         model = load_model(out / "policy_sft", dist.device())
@@ -150,12 +156,13 @@ def train(cfg: TrainConfig, out_dir, stage: str = "all", resume: bool = False, p
                          progress=progress)
     if not dist.is_main():
         return {}
-    save_policy(out / "policy", model, tok, agent, cfg.max_action_tokens)
+    save_policy(out / "policy", model, tok, agent, cfg.max_action_tokens, cfg.constrained)
     plot_metrics(out / "metrics.jsonl", out / "plots")
-    sampling = SamplingConfig(max_action_tokens=cfg.max_action_tokens)
-    policies = {"teacher": TeacherPolicy(), "sft": ModelPolicy(sft_model, tok, sampling)}
+    policies = {"teacher": TeacherPolicy(), "sft": ModelPolicy(sft_model, tok, decoding(cfg))}
     if model is not sft_model:
-        policies["sft+grpo"] = ModelPolicy(model, tok, sampling)
+        policies["sft+grpo"] = ModelPolicy(model, tok, decoding(cfg))
+    if cfg.constrained:  # what the constraint adds: the final policy decoded free
+        policies[f"{list(policies)[-1]}-free"] = ModelPolicy(model, tok, decoding(cfg, constrained=False))
     results = final_evaluation(cfg, out, tok, policies)
     logger.log("eval", 0, **{f"mean/{k}": v["mean_accuracy"] for k, v in results.items()})
     update_symlink(out.parent / "latest", out / "policy")

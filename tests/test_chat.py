@@ -139,20 +139,22 @@ def checkpoint(tmp_path_factory):
     tok = train_tokenizer(cfg, trajs)
     directory = tmp_path_factory.mktemp("ckpt") / "policy"
     save_policy(directory, build_model(cfg, tok.vocab_size), tok, agent_config(cfg).to_dict(),
-                max_action_tokens=37)
+                max_action_tokens=37, constrained=True)
     return directory
 
 
-def test_policy_keeps_the_action_length_it_was_trained_for(checkpoint, tmp_path):
+def test_policy_keeps_the_decoding_it_was_trained_for(checkpoint, tmp_path):
     import shutil
     from atommem.model_policy import OLD_MAX_ACTION_TOKENS, load_policy
-    assert load_policy(checkpoint)[0].sampling.max_action_tokens == 37
+    sampling = load_policy(checkpoint)[0].sampling
+    assert sampling.max_action_tokens == 37 and sampling.constrained
     older = tmp_path / "policy"
     shutil.copytree(checkpoint, older)
     meta = json.loads((older / "agent.json").read_text())
-    del meta["max_action_tokens"]  # written before the cap was saved
+    del meta["max_action_tokens"], meta["constrained"]  # written before the cap and the constraint were saved
     (older / "agent.json").write_text(json.dumps(meta))
-    assert load_policy(older)[0].sampling.max_action_tokens == OLD_MAX_ACTION_TOKENS
+    sampling = load_policy(older)[0].sampling
+    assert sampling.max_action_tokens == OLD_MAX_ACTION_TOKENS and not sampling.constrained
 
 
 def test_learned_checkpoint_end_to_end(checkpoint, tmp_path):
@@ -257,3 +259,17 @@ def test_terminal_prompt_answer_and_clean_exit(leave):
         assert b"Traceback" not in seen
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("flag,expected", [(None, True), ("--free", False), ("--constrained", True)])
+def test_eval_decodes_as_the_checkpoint_or_the_flag_says(checkpoint, monkeypatch, flag, expected):
+    from click.testing import CliRunner
+
+    from atommem.cli import main
+    from atommem.model_policy import ModelPolicy
+    seen, act = set(), ModelPolicy.act
+    monkeypatch.setattr(ModelPolicy, "act", lambda self, obs: seen.add(self.sampling.constrained) or act(self, obs))
+    args = ["eval", "--ckpt", str(checkpoint), "--task", "kv", "--lengths", "256", "--n", "2", "--workers", "1"]
+    res = CliRunner().invoke(main, args + ([flag] if flag else []))
+    assert res.exit_code == 0, res.output
+    assert seen == {expected}

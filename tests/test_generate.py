@@ -227,3 +227,49 @@ def test_score_matches_manual_and_has_gradients():
         score(model, ids, torch.ones_like(mask))
     logp, ent = score(model, ids, torch.zeros_like(mask))  # nothing to score
     assert not logp.any() and not ent.any()
+
+
+class _Below:
+    """A constraint allowing tokens below `limit` (30 of 61: at least one is among any 32 candidates)."""
+
+    def __init__(self, limit=30):
+        self.limit, self.written = limit, {}
+
+    def allows(self, row, token):
+        return token < self.limit
+
+    def advance(self, row, token):
+        self.written.setdefault(row, []).append(token)
+
+
+def test_a_constraint_picks_the_most_likely_allowed_token(model):
+    prompts = _prompts(seed=4)
+    free = generate(model, prompts, 10, stop_ids=set(), greedy=True)
+    assert any(t >= 30 for g in free for t in g.token_ids)  # the constraint has something to refuse
+    below = _Below()
+    gens = generate(model, prompts, 10, stop_ids=set(), greedy=True, constraint=below)
+    with torch.no_grad():
+        for i, (p, g) in enumerate(zip(prompts, gens)):
+            seq = list(p)
+            for _ in range(10):  # reference: a full forward pass per token, refused logits masked
+                logits = model.head(model.hidden(torch.tensor([seq]))[:, -1]).float()[0]
+                logits[30:] = float("-inf")
+                seq.append(int(logits.argmax()))
+            assert g.token_ids == seq[len(p):] and below.written[i] == g.token_ids
+
+
+@pytest.mark.parametrize("greedy,temperature", [(True, 1.0), (False, 1.3)])
+def test_constrained_logprobs_equal_score(model, greedy, temperature):
+    prompts = _prompts(seed=6)
+    gens = generate(model, prompts, 8, stop_ids=set(), greedy=greedy, temperature=temperature,
+                    generator=torch.Generator().manual_seed(2), constraint=_Below())
+    assert all(t < 30 for g in gens for t in g.token_ids)
+    seqs = [p + g.token_ids for p, g in zip(prompts, gens)]
+    ids = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long)
+    mask = torch.zeros_like(ids, dtype=torch.bool)
+    for b, (p, s) in enumerate(zip(prompts, seqs)):
+        ids[b, : len(s)] = torch.tensor(s)
+        mask[b, len(p): len(s)] = True
+    logp, _ = score(model, ids, mask, temperature=temperature)
+    for b, (p, g) in enumerate(zip(prompts, gens)):
+        assert logp[b, len(p): len(p) + len(g.token_ids)].tolist() == pytest.approx(g.logprobs, abs=1e-4)

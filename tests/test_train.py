@@ -25,10 +25,11 @@ def test_smoke_pipeline_end_to_end(tmp_path):
     assert losses[-1] < losses[0], "the SFT loss must fall"
     rl = [m for m in read_metrics(tmp_path / "run" / "metrics.jsonl", stage="rl") if "reward" in m]
     assert len(rl) == cfg.rl_iters and all(0.0 <= m["reward"] <= 1.0 for m in rl)
-    assert set(results) == {"teacher", "sft", "sft+grpo"}
+    assert set(results) == {"teacher", "sft", "sft+grpo", "sft+grpo-free"}  # -free: without the constraint
     assert results["teacher"]["mean_accuracy"] > 0.9
     policy, agent = load_policy(tmp_path / "run" / "policy")
     assert agent["workflow"] == "atommem" and policy.model.config.vocab_size == cfg.vocab_size
+    assert policy.sampling.constrained and cfg.constrained
     assert (tmp_path / "latest").is_symlink()
     text = (tmp_path / "run" / "results.md").read_text()
     assert text.count("|") > 10
