@@ -49,9 +49,9 @@ class TokenTable:
     @classmethod
     def of(cls, tokenizer) -> "TokenTable":
         names = set(tokenizer.special_tokens)
-        texts = [tokenizer.id_to_token(i) if tokenizer.id_to_token(i) in names else tokenizer.decode([i])
-                 for i in range(tokenizer.vocab_size)]
-        return cls(texts, frozenset(i for i in range(tokenizer.vocab_size) if tokenizer.id_to_token(i) in names))
+        pieces = [tokenizer.id_to_token(i) for i in range(tokenizer.vocab_size)]
+        special = frozenset(i for i, piece in enumerate(pieces) if piece in names)
+        return cls([piece if i in special else tokenizer.decode([i]) for i, piece in enumerate(pieces)], special)
 
 
 @dataclass
