@@ -48,29 +48,31 @@ class ModelPolicy:
         """Sampling stream `stream` of this policy's seed (one per episode worker, so none draws another's)."""
         self.generator = torch.Generator().manual_seed(self.sampling.seed * 1_000_003 + 7_919 * (stream + 1))
 
-    def encode(self, obs: Observation) -> list[int]:
-        ids = self.tokenizer.encode(render(obs))
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a rendered observation, cut to its last tokens when longer than the window allows."""
+        ids = self.tokenizer.encode(text)
         room = self.model.config.max_seq_len - self.sampling.max_action_tokens
         if len(ids) > room:
             self.truncated += 1
             ids = ids[-room:]
         return ids
 
-    def _constraint(self, observations: list[Observation]):
+    def _constraint(self, texts: list[str]):
         from atommem.action_constraint import ActionConstraint, TokenTable
         if self._token_table is None:
             self._token_table = TokenTable.of(self.tokenizer)
-        return ActionConstraint(self._token_table, [render(o) for o in observations])
+        return ActionConstraint(self._token_table, texts)
 
     def act(self, observations: list[Observation]) -> list[Action]:
         s = self.sampling
-        prompts = [self.encode(o) for o in observations]
+        texts = [render(o) for o in observations]
+        prompts = [self.encode(t) for t in texts]
         actions: list[Action] = []
         n_batches = -(-len(prompts) // s.max_batch)
         size = -(-len(prompts) // max(1, n_batches))  # even batches: 150 rows run as 75 + 75, not 128 + 22
         for start in range(0, len(prompts), size):
             batch = prompts[start:start + size]
-            part = self._constraint(observations[start:start + size]) if s.constrained else None
+            part = self._constraint(texts[start:start + size]) if s.constrained else None
             gens = generate(self.model, batch, s.max_action_tokens, stop_ids=self.end_id, greedy=s.greedy,
                             temperature=s.temperature, top_k=s.top_k, top_p=s.top_p, generator=self.generator,
                             constraint=part)

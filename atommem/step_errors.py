@@ -107,8 +107,6 @@ DIVERGENCE_KINDS = {
 }
 
 
-
-
 def divergence_kind(policy_text: str, teacher_text: str) -> str | None:
     """How `policy_text` differs from `teacher_text` (a key of DIVERGENCE_KINDS), or None if they agree."""
     if policy_text.strip() == teacher_text.strip():

@@ -27,7 +27,7 @@ from atommem.ops import Answer, parse_ops
 from atommem.tasks.registry import generate
 from atommem.tasks.scoring import partial_score, score_answer
 from rl.advantages import group_advantages
-from rl.data import agent_config, haystack_of, training_seed
+from rl.data import agent_config, decoding, haystack_of, training_seed
 
 
 def answer_of(text: str) -> str:
@@ -65,8 +65,7 @@ def answer_groups(cfg, model, tok, it: int, tasks: list[int]) -> tuple[list[tupl
         family = cfg.families[(it * cfg.rl_answer_tasks + t) % len(cfg.families)]
         episodes.append(generate(family, lengths[t], training_seed(cfg, 93, it * cfg.rl_answer_tasks + t),
                                  haystack=hay))
-    greedy = ModelPolicy(model, tok, SamplingConfig(max_action_tokens=cfg.max_action_tokens,
-                                                    constrained=cfg.rl_constrained))
+    greedy = ModelPolicy(model, tok, decoding(cfg, cfg.rl_constrained))
     trajs = run_episodes(episodes, greedy, agent_config(cfg, visible))
     states = answer_states(trajs)
     stats = {"answer_states": len(states), "answer_groups_informative": 0, "answer_reward": 0.0}

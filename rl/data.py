@@ -12,6 +12,7 @@ import string
 from dataclasses import dataclass
 
 from atommem.agent import AgentConfig, Trajectory, run_episodes
+from atommem.model_policy import SamplingConfig
 from atommem.observation import END_TOKEN, special_tokens
 from atommem.ops import OP_TAGS, Answer, Create, Delete, Read, Update
 from atommem.parallel import resolve_workers
@@ -35,6 +36,12 @@ def agent_config(cfg: TrainConfig, questions_visible: bool = True) -> AgentConfi
     return AgentConfig(workflow=cfg.workflow, chunk_tokens=cfg.chunk_tokens, top_k=cfg.top_k,
                        answer_top_k=cfg.answer_top_k, questions_visible=questions_visible, focus=cfg.focus,
                        answer_focus=cfg.answer_focus)
+
+
+def decoding(cfg: TrainConfig, constrained: bool | None = None) -> SamplingConfig:
+    """Greedy decoding of a learned policy, constrained as `cfg.constrained` says unless told otherwise."""
+    return SamplingConfig(max_action_tokens=cfg.max_action_tokens,
+                          constrained=cfg.constrained if constrained is None else constrained)
 
 
 def episode_workers(cfg: TrainConfig) -> int:

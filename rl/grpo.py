@@ -65,7 +65,7 @@ from rl import distributed as dist
 from rl.advantages import group_advantages
 from rl.answer_branch import answer_groups
 from rl.batching import action_logprobs, collate
-from rl.data import agent_config, episode_workers, haystack_of, training_seed
+from rl.data import agent_config, decoding, episode_workers, haystack_of, training_seed
 from rl.divergence import check_credit, divergence_steps
 from rl.guide import guide_trajectories
 from rl.losses import entropy_bonus, kl_k3, ppo_clip_loss
@@ -103,8 +103,7 @@ def screen_pool(cfg, model, tok) -> list[list]:
     top = cfg.rl_tokens or cfg.train_tokens
     cands = [[cfg.families[i % len(cfg.families)], rng.randint(top // 2, top), training_seed(cfg, 92, i), i % 2 == 0]
              for i in range(cfg.rl_pool)]
-    greedy = ModelPolicy(model, tok, SamplingConfig(max_action_tokens=cfg.max_action_tokens,
-                                                    constrained=cfg.rl_constrained))
+    greedy = ModelPolicy(model, tok, decoding(cfg, cfg.rl_constrained))
     failed = []
     for visible in (True, False):
         mine = [c for c in cands if c[3] == visible]
@@ -162,8 +161,7 @@ def rollout_batch(cfg, model, tok, it: int, families: list[str] | None = None, p
         visible = rng.random() >= cfg.hidden_question_frac
     agent = agent_config(cfg, visible)
     if k > 1:
-        greedy = ModelPolicy(model, tok, SamplingConfig(max_action_tokens=cfg.max_action_tokens,
-                                                    constrained=cfg.rl_constrained))
+        greedy = ModelPolicy(model, tok, decoding(cfg, cfg.rl_constrained))
         scores = [episode_reward(tr, cfg.rl_reward)
                   for tr in run_episodes([ep for cands in candidates for ep in cands], greedy, agent,
                                          episode_workers(cfg))]

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from atommem.evaluate import cell_labels, episodes_for, evaluate, markdown_table, plot_accuracy
-from atommem.model_policy import ModelPolicy, SamplingConfig, save_policy
+from atommem.model_policy import ModelPolicy, save_policy
 from atommem.step_errors import first_divergences
 from atommem.teacher import TeacherPolicy
 from model.checkpoint import write_json_atomic
@@ -31,7 +31,7 @@ from model.gpt import GPT
 from model.tokenizer import Tokenizer
 from rl import distributed as dist
 from rl.config import TrainConfig
-from rl.data import (agent_config, copy_drill_rows, decision_token_ids, episode_workers, sft_rows,
+from rl.data import (agent_config, copy_drill_rows, decision_token_ids, decoding, episode_workers, sft_rows,
                      teacher_trajectories, train_tokenizer, training_episodes)
 from rl.grpo import run_grpo
 from rl.metrics import MetricsLogger
@@ -43,12 +43,6 @@ from rl.train_state import update_symlink
 def log(msg: str) -> None:
     if dist.is_main():
         print(f"[train] {msg}", flush=True)
-
-
-def decoding(cfg: TrainConfig, constrained: bool | None = None) -> SamplingConfig:
-    """Greedy decoding of a learned policy in the evaluations, constrained as `cfg` says unless told otherwise."""
-    return SamplingConfig(max_action_tokens=cfg.max_action_tokens,
-                          constrained=cfg.constrained if constrained is None else constrained)
 
 
 def quick_eval(cfg: TrainConfig, tok: Tokenizer):
